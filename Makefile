@@ -1,0 +1,31 @@
+# The two commands: `make lab` opens the course, `make test` checks all of it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test lint unit notebooks clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check pirate_helpers tests notebooks benchmarks
+
+unit: $(STAMP)
+	$(BIN)/pytest tests -q
+
+notebooks: $(STAMP)
+	$(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=60 notebooks/
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

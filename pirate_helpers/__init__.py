@@ -1,0 +1,30 @@
+"""Helpers for the Pirate Patterns course: reliable request-reply with ZeroMQ.
+
+Each pattern lives in its own module (`lazy`, ...) short enough to read in one sitting; the
+shared pieces are the actor (`actor`), endpoints, faults, the trace and the drawings.
+"""
+
+from .actor import Actor, running_actors, stop_all
+from .drawing import SequenceDiagram, sequence_diagram
+from .endpoints import LOCAL, bind
+from .faults import Decision, Faults
+from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .trace import Event, Trace
+
+__all__ = [
+    "LOCAL",
+    "Actor",
+    "Decision",
+    "Event",
+    "Faults",
+    "LazyClient",
+    "LazyPirateClient",
+    "LazyServer",
+    "SequenceDiagram",
+    "ServerUnavailable",
+    "Trace",
+    "bind",
+    "running_actors",
+    "sequence_diagram",
+    "stop_all",
+]

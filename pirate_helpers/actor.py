@@ -1,0 +1,249 @@
+"""Background actors: a thread that owns its sockets and is steered through a pipe.
+
+This follows CZMQ's zactor and pyzmq's ThreadAuthenticator. The thread creates its own
+sockets (a zmq socket must never be touched by two threads), `start()` returns only once the
+thread is ready, and `stop()` sends a command down an inproc PAIR pipe, joins the thread with
+a bound and re-raises whatever exception the thread hit: a failure is never silent.
+
+Every started actor is registered by name. Starting another actor with the same name stops
+the old one first, so re-running a notebook cell (or "Run All" twice) never leaves a stray
+thread behind; `stop_all()` stops everything, and so does interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import threading
+from collections.abc import Iterable
+
+import zmq
+
+from .trace import Trace
+
+START_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 5.0
+_STOP = b"$STOP"
+_numbers = itertools.count(1)
+
+
+class ActorStopped(Exception):
+    """Raised inside the actor's thread when it is told to stop; unwinds `run()`."""
+
+
+class Actor:
+    """Subclasses create sockets in `setup()` with `self.socket(...)` and loop in `run()`.
+
+    Inside the thread, wait with `self.poll(...)` and `self.pause(...)` (never `time.sleep`):
+    both return at once when `stop()` is called. `run()` returning ends the actor, e.g. an
+    injected crash; its sockets are closed either way.
+    """
+
+    def __init__(self, name: str, trace: Trace | None = None) -> None:
+        self.name = name
+        self.trace = trace if trace is not None else Trace()
+        self.error: BaseException | None = None
+        self.context: zmq.Context | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = False
+        self._pipe: zmq.Socket | None = None
+        self._thread_pipe: zmq.Socket | None = None
+        self._sockets: list[zmq.Socket] = []
+        self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+
+    # -- the caller's side ------------------------------------------------------------------
+    def start(self) -> Actor:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} was started already; make a new one")
+        _registry.replace(self)
+        self.context = zmq.Context()
+        self.context.linger = 0
+        self._pipe = self.context.socket(zmq.PAIR)
+        address = f"inproc://actor-{next(_numbers)}"
+        self._pipe.bind(address)
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=self._main, args=(address, started), name=self.name, daemon=True
+        )
+        self._thread.start()
+        if not started.wait(START_TIMEOUT_S):
+            self.stop()
+            raise TimeoutError(f"{self.name} did not start within {START_TIMEOUT_S} s")
+        if not self._ready:
+            self.stop()  # re-raises the error from setup()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the actor to end by itself; True if it did.
+
+        Re-raises an exception the thread hit.
+        """
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._raise_error()
+        return not self.running
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop the thread, close everything, and re-raise the thread's exception if any."""
+        _registry.forget(self)
+        if self._thread is not None and self._thread.is_alive() and self._pipe is not None:
+            try:
+                self._pipe.send(_STOP, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the thread is ending already: its pipe end is gone
+            self._thread.join(timeout)
+        if self._thread is not None and self._thread.is_alive():
+            raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        if self.context is not None:
+            self.context.term()  # cannot hang: every socket is closed, linger is 0
+            self.context = None
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> Actor:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+    # -- the thread's side ------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create and bind or connect sockets (runs in the actor's thread)."""
+
+    def run(self) -> None:
+        """The actor's loop (runs in the actor's thread). Returning ends the actor."""
+        self.pause(None)
+
+    def socket(self, socket_type: int) -> zmq.Socket:
+        """A socket owned by this actor's thread, closed when the actor ends."""
+        assert self.context is not None
+        sock = self.context.socket(socket_type)
+        sock.linger = 0
+        self._sockets.append(sock)
+        return sock
+
+    def close(self, sock: zmq.Socket) -> None:
+        """Close one of this actor's sockets early (to reset a REQ or REP, say)."""
+        self._sockets.remove(sock)
+        self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
+        sock.close()
+
+    def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None) -> set[zmq.Socket]:
+        """The sockets that are readable within `timeout` s (None: no limit).
+
+        Raises ActorStopped as soon as `stop()` is called.
+        """
+        key = tuple(sockets)
+        poller = self._pollers.get(key)
+        if poller is None:
+            poller = self._pollers[key] = zmq.Poller()
+            poller.register(self._thread_pipe, zmq.POLLIN)
+            for sock in key:
+                poller.register(sock, zmq.POLLIN)
+        ready = dict(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+        if self._thread_pipe in ready:
+            self._thread_pipe.recv()
+            raise ActorStopped
+        return set(ready)
+
+    def pause(self, seconds: float | None) -> None:
+        """Wait `seconds` (work, a freeze, a back-off) while staying responsive to `stop()`."""
+        self.poll((), seconds)
+
+    def _main(self, address: str, started: threading.Event) -> None:
+        assert self.context is not None
+        self._thread_pipe = self.context.socket(zmq.PAIR)
+        self._thread_pipe.linger = 0
+        self._thread_pipe.connect(address)
+        try:
+            self.setup()
+            self._ready = True
+            started.set()
+            self.run()
+        except ActorStopped:
+            pass
+        except BaseException as error:  # kept, and re-raised by stop() or join()
+            self.error = error
+            self.trace.add(self.name, "error", f"{type(error).__name__}: {error}")
+        finally:
+            started.set()
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+            self._pollers.clear()
+            self._thread_pipe.close()
+
+
+class _Registry:
+    """The actors started in this process, by name, so one call stops them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._actors: dict[str, Actor] = {}
+
+    def replace(self, actor: Actor) -> None:
+        with self._lock:
+            previous = self._actors.pop(actor.name, None)
+            self._actors[actor.name] = actor
+        if previous is not None and previous is not actor:
+            _stop_quietly(previous)
+
+    def forget(self, actor: Actor) -> None:
+        with self._lock:
+            if self._actors.get(actor.name) is actor:
+                del self._actors[actor.name]
+
+    def all(self) -> list[Actor]:
+        with self._lock:
+            return list(self._actors.values())
+
+
+def _stop_quietly(actor: Actor) -> None:
+    """Stop an actor being replaced by a re-run cell; its error is in the trace already."""
+    try:
+        actor.stop()
+    except Exception:
+        pass
+
+
+_registry = _Registry()
+
+
+def running_actors() -> list[Actor]:
+    """Every actor started and not yet stopped, oldest first."""
+    return _registry.all()
+
+
+def stop_all() -> list[str]:
+    """Stop every actor (newest first) and return their names.
+
+    All are stopped even if some fail; then the first error an actor hit is raised.
+    """
+    actors = running_actors()[::-1]
+    errors = []
+    for actor in actors:
+        try:
+            actor.stop()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+    return [actor.name for actor in actors]
+
+
+atexit.register(stop_all)

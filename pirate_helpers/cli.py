@@ -1,0 +1,183 @@
+"""`pirate ROLE ...`: every broker, worker, server and client as its own process.
+
+Instructors run these across terminals or laptops; the tests run them as subprocesses.
+Each role prints its endpoint when it starts and one line per event (unless `--quiet`),
+and ends cleanly on Ctrl-C or SIGTERM. Bind addresses default to 127.0.0.1 on a random port;
+binding every interface (`--bind tcp://*:5555`) is an explicit choice, warned about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from .actor import Actor
+from .endpoints import LOCAL, is_public
+from .faults import Faults
+from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from .trace import Trace
+
+ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
+
+
+def role(name: str, summary: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a `pirate NAME` role: its one-line summary, its options, and its body."""
+
+    def register(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        ROLES[name] = (summary, arguments, body)
+        return body
+
+    return register
+
+
+def numbers(text: str) -> frozenset[int]:
+    """`3,4,9` -> {3, 4, 9}"""
+    try:
+        return frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 3,4 not {text!r}") from None
+
+
+def add_fault_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("faults injected on purpose (deterministic)")
+    group.add_argument("--drop", type=numbers, default=frozenset(), metavar="N,M,...",
+                       help="never answer these requests (counting from 1)")
+    group.add_argument("--crash-after", type=int, metavar="N",
+                       help="answer N requests, then crash on the next")
+    group.add_argument("--freeze-at", type=int, metavar="N", help="freeze before request N")
+    group.add_argument("--freeze-ms", type=float, default=0.0, metavar="MS",
+                       help="how long the freeze lasts")
+    group.add_argument("--slow-ms", type=float, default=0.0, metavar="MS",
+                       help="extra time spent on every request")
+    group.add_argument("--drop-rate", type=float, default=0.0, metavar="P",
+                       help="chance of dropping each request (seeded)")
+    group.add_argument("--crash-rate", type=float, default=0.0, metavar="P",
+                       help="chance of crashing on each request (seeded)")
+    group.add_argument("--seed", type=int, default=0, metavar="S",
+                       help="seed for the chances above: same seed, same faults")
+
+
+def faults_from(args: argparse.Namespace) -> Faults:
+    return Faults(
+        drop=args.drop,
+        crash_after=args.crash_after,
+        freeze_at=args.freeze_at,
+        freeze_s=args.freeze_ms / 1000,
+        slow_s=args.slow_ms / 1000,
+        drop_rate=args.drop_rate,
+        crash_rate=args.crash_rate,
+        seed=args.seed,
+    )
+
+
+def make_trace(args: argparse.Namespace) -> Trace:
+    if args.quiet:
+        return Trace()
+    return Trace(on_event=lambda event: print(event, flush=True))
+
+
+def say(role_name: str, text: str, *, error: bool = False) -> None:
+    print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def serve(role_name: str, *actors: Actor) -> int:
+    """Keep started actors running until the first one ends (a crash), Ctrl-C or SIGTERM.
+
+    The signal only sets an event: raising inside a thread join can leave the thread looking
+    finished while it still runs.
+    """
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    try:
+        while all(actor.running for actor in actors):
+            if stop_requested.wait(0.2):
+                say(role_name, "stopping")
+                break
+    finally:
+        for actor in reversed(actors):
+            actor.stop()
+    if any(getattr(actor, "crashed", False) for actor in actors):
+        say(role_name, "crashed (an injected fault)", error=True)
+        return 1
+    return 0
+
+
+def warn_if_public(role_name: str, endpoint: str) -> None:
+    if is_public(endpoint):
+        say(role_name, f"listening on every interface ({endpoint}): anyone on the network "
+            "can reach it (fine for a classroom LAN, never the default)", error=True)
+
+
+# -- Lazy Pirate ----------------------------------------------------------------------------
+def lazy_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=LOCAL, metavar="ENDPOINT",
+                        help="where to listen (default: 127.0.0.1, a random port)")
+    parser.add_argument("--work-ms", type=float, default=0.0, metavar="MS",
+                        help="time spent on each request")
+    add_fault_options(parser)
+
+
+@role("lazy-server", "a REP echo server, with faults on purpose", lazy_server_options)
+def lazy_server(args: argparse.Namespace) -> int:
+    server = LazyServer("lazy-server", bind=args.bind, work_s=args.work_ms / 1000,
+                        faults=faults_from(args), trace=make_trace(args))
+    server.start()
+    warn_if_public("lazy-server", server.endpoint)
+    say("lazy-server", f"listening on {server.endpoint}")
+    return serve("lazy-server", server)
+
+
+def client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connect", required=True, metavar="ENDPOINT",
+                        help="the server's or queue's endpoint, e.g. tcp://127.0.0.1:5555")
+    parser.add_argument("--requests", type=int, default=10, metavar="N",
+                        help="how many requests to send: '1', '2', ... (default 10)")
+    parser.add_argument("--timeout-ms", type=float, default=2500, metavar="MS",
+                        help="wait this long for each reply (default 2500)")
+    parser.add_argument("--retries", type=int, default=3, metavar="N",
+                        help="tries in all before giving up (default 3)")
+
+
+@role("lazy-client", "the Lazy Pirate client: timeout, reconnect, resend, give up",
+      client_options)
+def lazy_client(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    trace = make_trace(args)
+    with LazyPirateClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
+                          name="lazy-client", trace=trace) as client:
+        try:
+            for n in range(1, args.requests + 1):
+                client.request(str(n).encode())
+        except ServerUnavailable as error:
+            say("lazy-client", str(error), error=True)
+            return 2
+        say("lazy-client", f"{client.answered} of {args.requests} answered, "
+            f"{client.timeouts} timeouts, in {time.monotonic() - started:.2f} s")
+    return 0
+
+
+# -- the command line -----------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="pirate", description="Run one Pirate-pattern role as a process.",
+        epilog="Each role has its own --help, e.g. `pirate lazy-server --help`.")
+    roles = top.add_subparsers(dest="role", required=True, metavar="ROLE")
+    for name, (summary, arguments, body) in ROLES.items():
+        sub = roles.add_parser(name, help=summary, description=summary)
+        arguments(sub)
+        sub.add_argument("--quiet", action="store_true", help="print no line per event")
+        sub.set_defaults(body=body)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.body(args)
+    except KeyboardInterrupt:
+        return 130

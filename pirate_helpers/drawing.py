@@ -1,0 +1,79 @@
+"""Pictures of what really happened: a trace drawn as a Mermaid sequence diagram.
+
+JupyterLab 4.1+ renders Mermaid from Markdown, so a `SequenceDiagram` shows itself as a
+diagram in a notebook, and `str()` of it is the Mermaid text (which check cells can assert
+on). Long runs keep their beginning and end, with one line saying how much was left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .trace import Event, Trace
+
+NOTE_KINDS = {
+    "timeout": "⏱ timeout",
+    "retry": "↻ retry",
+    "give-up": "✖ give up",
+    "crash": "💥 crash",
+    "drop": "🗑 drop",
+    "freeze": "❄ freeze",
+    "mismatch": "≠ mismatched reply",
+    "hang": "⌛ still waiting",
+    "error": "error",
+}
+
+
+class SequenceDiagram:
+    """Mermaid text that renders as a diagram in JupyterLab."""
+
+    def __init__(self, mermaid: str) -> None:
+        self.mermaid = mermaid
+
+    def _repr_markdown_(self) -> str:
+        return f"```mermaid\n{self.mermaid}\n```"
+
+    def __str__(self) -> str:
+        return self.mermaid
+
+
+def _clean(text: str) -> str:
+    """Keep message text from breaking Mermaid's syntax."""
+    return re.sub(r"[;#<>{}]", " ", text).strip() or " "
+
+
+def _line(event: Event) -> str | None:
+    if event.peer is not None and event.kind in ("send", "recv"):
+        source, target = event.actor, event.peer
+        if event.kind == "recv":
+            source, target = target, source
+        return f"    {_clean(source)}->>{_clean(target)}: {_clean(event.detail)}"
+    label = NOTE_KINDS.get(event.kind)
+    if label is None:
+        return None  # bookkeeping (a server's own recv/reply) is drawn by the peer's arrow
+    text = f"{label} {_clean(event.detail)}".strip()
+    return f"    Note over {_clean(event.actor)}: {text}"
+
+
+def sequence_diagram(
+    trace: Trace | Iterable[Event], *, participants: Iterable[str] = (), max_lines: int = 40
+) -> SequenceDiagram:
+    """Draw `trace` as a sequence diagram, at most `max_lines` arrows and notes.
+
+    `participants` fixes the left-to-right order; anyone else appears in order of first event.
+    """
+    events = trace.events if isinstance(trace, Trace) else list(trace)
+    lines = [line for line in map(_line, events) if line is not None]
+    order = list(dict.fromkeys(participants))
+    for event in events:
+        for name in (event.actor, event.peer):
+            if name is not None and name not in order and _line(event) is not None:
+                order.append(name)
+    head = ["sequenceDiagram"] + [f"    participant {_clean(name)}" for name in order]
+    if len(lines) > max_lines:
+        keep = max_lines // 2
+        left_out = len(lines) - 2 * keep
+        span = f"{_clean(order[0])},{_clean(order[-1])}" if len(order) > 1 else _clean(order[0])
+        lines = lines[:keep] + [f"    Note over {span}: … {left_out} more steps …"] + lines[-keep:]
+    return SequenceDiagram("\n".join(head + lines))

@@ -1,0 +1,24 @@
+"""Where sockets listen: 127.0.0.1 on a port the OS picks, so two notebooks never collide.
+
+Binding every interface (`tcp://*:5555`, `tcp://0.0.0.0:5555`) exposes the service to the
+whole network. It is an explicit opt-in for a classroom, never a default.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+LOCAL = "tcp://127.0.0.1:*"
+"""The default: loopback only, a random free port (libzmq picks it; `bind` reports it)."""
+
+
+def bind(socket: zmq.Socket, endpoint: str = LOCAL) -> str:
+    """Bind `socket` and return the endpoint it really got (the port filled in)."""
+    socket.bind(endpoint)
+    return socket.last_endpoint.decode()
+
+
+def is_public(endpoint: str) -> bool:
+    """True when `endpoint` listens on every interface rather than one address."""
+    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host in ("*", "0.0.0.0", "[::]", "::")

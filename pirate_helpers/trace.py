@@ -1,0 +1,103 @@
+"""A thread-safe record of what happened, so background threads never need to print.
+
+Every actor appends events here; a notebook cell (the foreground) reads them and shows a
+table or a diagram. A message arrow is recorded by the side that knows both ends of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened: `t` seconds after the trace began, `actor` did `kind`.
+
+    For `send` the arrow goes actor -> peer; for `recv` it goes peer -> actor. Events without
+    a peer are drawn as notes.
+    """
+
+    t: float
+    actor: str
+    kind: str
+    detail: str = ""
+    peer: str | None = None
+
+    def __str__(self) -> str:
+        arrow = {"send": f" -> {self.peer}", "recv": f" <- {self.peer}"}.get(self.kind, "")
+        if self.peer is None:
+            arrow = ""
+        return f"{self.t:8.3f}s  {self.actor}{arrow}  {self.kind}  {self.detail}".rstrip()
+
+
+class Trace:
+    """Events from many threads, in the order they happened.
+
+    `on_event` (optional) is called with each event as it is added: the command line uses it
+    to print a log line; notebooks leave it unset and read the trace afterwards.
+    """
+
+    def __init__(self, on_event: Callable[[Event], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._names: dict[str, str] = {}
+        self._start = time.monotonic()
+        self._on_event = on_event
+
+    def add(self, actor: str, kind: str, detail: str = "", peer: str | None = None) -> Event:
+        event = Event(round(time.monotonic() - self._start, 6), actor, kind, detail, peer)
+        with self._lock:
+            self._events.append(event)
+        if self._on_event is not None:
+            self._on_event(event)
+        return event
+
+    def name_endpoint(self, endpoint: str, actor: str) -> None:
+        """Remember who is bound at `endpoint`, so a peer that connects can name it."""
+        with self._lock:
+            self._names[endpoint] = actor
+
+    def who(self, endpoint: str) -> str:
+        with self._lock:
+            return self._names.get(endpoint, endpoint)
+
+    @property
+    def events(self) -> list[Event]:
+        """A snapshot copy: safe to read while actors keep adding."""
+        with self._lock:
+            return list(self._events)
+
+    def of(self, actor: str | None = None, kind: str | None = None) -> list[Event]:
+        return [
+            event
+            for event in self.events
+            if (actor is None or event.actor == actor) and (kind is None or event.kind == kind)
+        ]
+
+    def count(self, kind: str, actor: str | None = None) -> int:
+        return len(self.of(actor, kind))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._start = time.monotonic()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def __str__(self) -> str:
+        return "\n".join(str(event) for event in self.events)
+
+
+def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
+    """A short, printable summary of a message for the trace."""
+    parts = []
+    for frame in frames:
+        printable = all(32 <= byte < 127 for byte in frame)
+        text = frame.decode("ascii") if printable else frame.hex()
+        parts.append(text if len(text) <= limit else text[: limit - 1] + "…")
+    return "|".join(parts)

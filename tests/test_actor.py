@@ -1,0 +1,133 @@
+import os
+import threading
+
+import pytest
+import zmq
+
+from pirate_helpers import Actor, Trace, running_actors, stop_all
+from pirate_helpers.endpoints import bind, is_public
+
+
+class Echo(Actor):
+    """The smallest useful actor: a REP echo on a random local port."""
+
+    def setup(self):
+        self.rep = self.socket(zmq.REP)
+        self.endpoint = bind(self.rep)
+
+    def run(self):
+        while True:
+            self.poll([self.rep], None)
+            self.rep.send_multipart(self.rep.recv_multipart())
+
+
+class Fails(Actor):
+    def run(self):
+        raise ValueError("boom")
+
+
+class FailsInSetup(Actor):
+    def setup(self):
+        raise OSError("cannot bind")
+
+
+def round_trip(endpoint, body=b"ping"):
+    with zmq.Context() as ctx:
+        ctx.linger = 0
+        req = ctx.socket(zmq.REQ)
+        req.connect(endpoint)
+        req.send(body)
+        assert req.poll(2000), "no reply within 2 s"
+        return req.recv()
+
+
+def test_started_actor_is_ready_at_once_and_stops():
+    echo = Echo("echo").start()
+    assert echo.running and echo.endpoint.startswith("tcp://127.0.0.1:")
+    assert round_trip(echo.endpoint) == b"ping"
+    echo.stop()
+    assert not echo.running and echo.context is None
+    echo.stop()  # twice is harmless
+
+
+def test_an_error_in_the_thread_is_raised_by_stop_and_traced():
+    trace = Trace()
+    actor = Fails("fails", trace).start()
+    with pytest.raises(ValueError, match="boom"):
+        actor.stop()
+    assert trace.count("error") == 1
+
+
+def test_an_error_in_setup_is_raised_by_start():
+    with pytest.raises(OSError, match="cannot bind"):
+        FailsInSetup("bad").start()
+    assert running_actors() == []
+
+
+def test_join_reraises_the_threads_error():
+    actor = Fails("fails").start()
+    with pytest.raises(ValueError):
+        actor.join(5)
+    actor.stop()
+
+
+def test_starting_a_second_actor_with_the_same_name_stops_the_first():
+    first = Echo("same").start()
+    second = Echo("same").start()
+    assert not first.running and second.running
+    assert running_actors() == [second]
+    second.stop()
+
+
+def test_stop_all_stops_everything_and_raises_the_first_error():
+    echoes = [Echo(f"echo{i}").start() for i in range(3)]
+    assert sorted(stop_all()) == ["echo0", "echo1", "echo2"]
+    assert not any(echo.running for echo in echoes)
+    Echo("ok").start()
+    Fails("fails").start()
+    with pytest.raises(ValueError):
+        stop_all()
+    assert running_actors() == []
+
+
+def test_context_manager_starts_and_stops():
+    with Echo("cm") as echo:
+        assert round_trip(echo.endpoint, b"x") == b"x"
+    assert not echo.running
+
+
+def test_stop_interrupts_a_long_pause_at_once():
+    class Sleeper(Actor):
+        def run(self):
+            self.paused = threading.Event()
+            self.paused.set()
+            self.pause(3600)
+
+    sleeper = Sleeper("sleeper").start()
+    sleeper.stop(timeout=2)
+    assert not sleeper.running
+
+
+def test_a_started_actor_cannot_be_started_again():
+    with Echo("once") as echo, pytest.raises(RuntimeError):
+        echo.start()
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_fifty_start_stop_cycles_leave_nothing_behind():
+    round_trip(Echo("warm").start().endpoint)  # let one-time allocations happen first
+    stop_all()
+    threads, fds = threading.active_count(), open_fds()
+    for _ in range(50):
+        with Echo("cycle") as echo:
+            assert round_trip(echo.endpoint) == b"ping"
+    assert threading.active_count() == threads
+    assert open_fds() <= fds + 2  # no socket or context is leaked per cycle
+
+
+def test_only_wildcards_count_as_public():
+    assert is_public("tcp://*:5555") and is_public("tcp://0.0.0.0:5555")
+    assert not is_public("tcp://127.0.0.1:5555") and not is_public("inproc://x")

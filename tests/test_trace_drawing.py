@@ -1,0 +1,73 @@
+import threading
+
+from pirate_helpers import Trace, sequence_diagram
+from pirate_helpers.trace import show_bytes
+
+
+def test_trace_keeps_every_event_from_many_threads_in_time_order():
+    trace = Trace()
+
+    def add_many(name):
+        for n in range(500):
+            trace.add(name, "send", str(n))
+
+    threads = [threading.Thread(target=add_many, args=(f"a{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    events = trace.events
+    assert len(events) == 2000
+    assert [e.t for e in events] == sorted(e.t for e in events)
+    assert trace.count("send", actor="a2") == 500
+
+
+def test_trace_names_endpoints_and_echoes_events():
+    seen = []
+    trace = Trace(on_event=seen.append)
+    trace.name_endpoint("tcp://127.0.0.1:5", "server")
+    assert trace.who("tcp://127.0.0.1:5") == "server"
+    assert trace.who("tcp://127.0.0.1:6") == "tcp://127.0.0.1:6"
+    event = trace.add("client", "send", "1", peer="server")
+    assert seen == [event]
+    assert "client -> server" in str(event)
+
+
+def test_diagram_draws_arrows_from_the_side_that_knows_both_ends_and_notes_for_faults():
+    trace = Trace()
+    trace.add("client", "send", "1", peer="server")
+    trace.add("server", "recv", "1")  # no peer: drawn by the client's arrow, not twice
+    trace.add("server", "crash", "on request 1")
+    trace.add("client", "timeout", "no reply")
+    text = str(sequence_diagram(trace, participants=["client", "server"]))
+    assert text.splitlines() == [
+        "sequenceDiagram",
+        "    participant client",
+        "    participant server",
+        "    client->>server: 1",
+        "    Note over server: 💥 crash on request 1",
+        "    Note over client: ⏱ timeout no reply",
+    ]
+    assert sequence_diagram(trace)._repr_markdown_().startswith("```mermaid\nsequenceDiagram")
+
+
+def test_long_runs_keep_both_ends_and_say_how_much_was_left_out():
+    trace = Trace()
+    for n in range(100):
+        trace.add("client", "send", str(n), peer="server")
+    lines = str(sequence_diagram(trace, max_lines=10)).splitlines()
+    assert lines[3] == "    client->>server: 0"
+    assert lines[-1] == "    client->>server: 99"
+    assert "90 more steps" in lines[8]
+    assert len(lines) == 3 + 11
+
+
+def test_text_that_would_break_mermaid_is_cleaned():
+    trace = Trace()
+    trace.add("client", "send", "a;b#c<d>", peer="server")
+    assert "client->>server: a b c d" in str(sequence_diagram(trace))
+
+
+def test_show_bytes_shortens_and_shows_binary_as_hex():
+    assert show_bytes([b"hello", b"\x01\xff"]) == "hello|01ff"
+    assert show_bytes([b"x" * 100], limit=5) == "xxxx…"
