@@ -18,7 +18,7 @@ lab: $(STAMP)
 test: lint unit notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check pirate_helpers tests notebooks benchmarks
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	$(BIN)/pytest tests -q
