@@ -84,18 +84,24 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
     print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
 
 
-def serve(role_name: str, *actors: Actor) -> int:
-    """Keep started actors running until the first one ends (a crash), Ctrl-C or SIGTERM.
+_stop_requested = threading.Event()
 
-    The signal only sets an event: raising inside a thread join can leave the thread looking
+
+def stop_on_signals() -> None:
+    """Make Ctrl-C and SIGTERM ask `serve()` to stop; call before announcing the endpoint.
+
+    The handler only sets an event: raising inside a thread join can leave the thread looking
     finished while it still runs.
     """
-    stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop_requested.set())
+        signal.signal(signum, lambda *_: _stop_requested.set())
+
+
+def serve(role_name: str, *actors: Actor) -> int:
+    """Keep started actors running until the first one ends (a crash) or a stop signal."""
     try:
         while all(actor.running for actor in actors):
-            if stop_requested.wait(0.2):
+            if _stop_requested.wait(0.2):
                 say(role_name, "stopping")
                 break
     finally:
@@ -124,6 +130,7 @@ def lazy_server_options(parser: argparse.ArgumentParser) -> None:
 
 @role("lazy-server", "a REP echo server, with faults on purpose", lazy_server_options)
 def lazy_server(args: argparse.Namespace) -> int:
+    stop_on_signals()
     server = LazyServer("lazy-server", bind=args.bind, work_s=args.work_ms / 1000,
                         faults=faults_from(args), trace=make_trace(args))
     server.start()

@@ -54,7 +54,7 @@ class LazyServer(Actor):
         self.work_s = work_s
         self.faults = faults
         self.endpoint = ""
-        self.received = self.answered = self.dropped = 0
+        self.received = self.answered = self.dropped = self.rejected = 0
         self.crashed = False
 
     def setup(self) -> None:
@@ -64,7 +64,12 @@ class LazyServer(Actor):
     def run(self) -> None:
         while True:
             self.poll([self.rep], None)
-            request = self.rep.recv_multipart()
+            try:
+                request = self.rep.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:  # REP woke us for a malformed message and discarded it
+                self.rejected += 1
+                self.trace.add(self.name, "reject", "malformed message (no envelope)")
+                continue
             self.received += 1
             self.trace.add(self.name, "recv", show_bytes(request))
             decision = self.faults.decide(self.received)
@@ -80,9 +85,9 @@ class LazyServer(Actor):
                 self.trace.add(self.name, "drop", show_bytes(request))
                 self._reset()
                 continue
-            self.rep.send_multipart(request)
             self.answered += 1
             self.trace.add(self.name, "reply", show_bytes(request))
+            self.rep.send_multipart(request)
 
     def _reset(self) -> None:
         """Replace the REP socket: the only correct way for a REP to skip a reply."""
@@ -151,11 +156,11 @@ class LazyPirateClient:
             req.send_multipart(message)
             self.sent += 1
             self.trace.add(self.name, "send", show_bytes(message), peer=server)
-            if not self._wait(req):
+            reply = self._receive(req)
+            if reply is None:
                 self.timeouts += 1
                 self.trace.add(self.name, "timeout", f"no reply in {self.timeout:g} s")
                 continue
-            reply = req.recv_multipart()
             self.trace.add(self.name, "recv", show_bytes(reply), peer=server)
             if reply == message:
                 self.answered += 1
@@ -177,10 +182,20 @@ class LazyPirateClient:
             self._req.connect(self.endpoint)
         return self._req
 
-    def _wait(self, req: zmq.Socket) -> bool:
-        if self._actor is not None:
-            return req in self._actor.poll([req], self.timeout)
-        return bool(req.poll(int(self.timeout * 1000)))
+    def _receive(self, req: zmq.Socket) -> list[bytes] | None:
+        """The reply, or None when the timeout passes first."""
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self._actor is not None:
+                readable = req in self._actor.poll([req], left)
+            else:
+                readable = bool(req.poll(max(1, int(left * 1000))))
+            if readable:
+                try:
+                    return req.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:  # REQ woke us for a malformed message and discarded it
+                    continue
+        return None
 
     def _close_socket(self) -> None:
         if self._req is not None:

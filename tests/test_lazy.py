@@ -79,16 +79,21 @@ def test_a_mismatched_reply_is_counted_and_the_request_resent():
         assert client.mismatched == 1 and client.sent == 2
 
 
-def test_garbage_on_the_wire_does_not_stop_the_server():
+def test_garbage_on_the_wire_is_counted_and_the_server_keeps_serving():
     with LazyServer() as server, zmq.Context() as ctx:
         ctx.linger = 0
-        raw = ctx.socket(zmq.DEALER)  # no empty delimiter: REP discards these
+        raw = ctx.socket(zmq.DEALER)  # a DEALER must add REP's empty delimiter itself
         raw.connect(server.endpoint)
         for garbage in ([b"\xff" * 3], [b"a", b"b", b"c"], [b""]):
             raw.send_multipart(garbage)
+        raw.send_multipart([b"", b"valid"])  # same connection: handled after the garbage
+        assert raw.poll(2000), "the server stopped answering"
+        assert raw.recv_multipart() == [b"", b"valid"]
+        # libzmq drops the first two silently; the bare delimiter wakes REP with nothing
+        assert server.rejected == 1 and server.received == 1
         with LazyPirateClient(server.endpoint, timeout=1) as client:
             assert client.request(b"still here") == [b"still here"]
-        assert server.running
+        assert server.running and server.answered == 2
 
 
 def test_the_background_client_rides_out_a_crash_when_the_server_restarts():
