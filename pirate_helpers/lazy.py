@@ -83,7 +83,7 @@ class LazyServer(Actor):
                 self.trace.add(self.name, "drop", show_bytes(request))
                 self._reset()
                 continue
-            self.answered += 1
+            self.answered += 1  # counted before the client can see the reply
             self.trace.add(self.name, "reply", show_bytes(request))
             self.rep.send_multipart(request)
 
@@ -154,7 +154,7 @@ class LazyPirateClient:
                 continue
             self.trace.add(self.name, "recv", show_bytes(reply), peer=server)
             if reply == message:
-                self.answered += 1
+                self.answered += 1  # counted before the client can see the reply
                 return reply
             self.mismatched += 1
             self.trace.add(self.name, "mismatch", f"expected {show_bytes(message)}")
