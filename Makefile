@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test lint unit notebooks clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: lab test lint unit notebooks test-browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +29,12 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=60 notebooks/
+
+# Not part of `make test`: it needs Debian's chromium (`apt-get install chromium`).
+test-browser: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[browser]"
+	@test -x $(CHROMIUM) || { echo "test-browser needs Chromium at $(CHROMIUM): apt-get install chromium"; exit 1; }
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest browser -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -12,16 +12,16 @@ from collections.abc import Iterable
 
 from .trace import Event, Trace
 
-NOTE_KINDS = {
-    "timeout": "⏱ timeout",
-    "retry": "↻ retry",
-    "give-up": "✖ give up",
-    "crash": "💥 crash",
-    "drop": "🗑 drop",
-    "freeze": "❄ freeze",
-    "mismatch": "≠ mismatched reply",
-    "hang": "⌛ still waiting",
-    "error": "error",
+NOTE_KINDS = {  # plain words: emoji are missing from many fonts, and Mermaid shows a box
+    "timeout": "timeout:",
+    "retry": "retry:",
+    "give-up": "give up:",
+    "crash": "CRASH",
+    "drop": "dropped",
+    "freeze": "frozen for",
+    "mismatch": "mismatched reply, expected",
+    "hang": "still waiting:",
+    "error": "error:",
 }
 
 
