@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import zmq
 
@@ -37,6 +37,9 @@ class Actor:
     Inside the thread, wait with `self.poll(...)` and `self.pause(...)` (never `time.sleep`):
     both return at once when `stop()` is called. `run()` returning ends the actor, e.g. an
     injected crash; its sockets are closed either way.
+
+    State that callers read (a broker's ready list, say) is changed under `self.changes` and
+    `self.changes.notify_all()` follows, so a caller can `wait_until(...)` it with a bound.
     """
 
     def __init__(self, name: str, trace: Trace | None = None) -> None:
@@ -50,6 +53,7 @@ class Actor:
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self.changes = threading.Condition()
 
     # -- the caller's side ------------------------------------------------------------------
     def start(self) -> Actor:
@@ -86,6 +90,15 @@ class Actor:
             self._thread.join(timeout)
         self._raise_error()
         return not self.running
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait up to `timeout` s until `condition()` holds; True if it does.
+
+        The condition is checked again each time the thread notifies `self.changes`, and
+        when the thread ends (so a crash is not waited out to the bound).
+        """
+        with self.changes:
+            return self.changes.wait_for(condition, timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the thread, close everything, and re-raise the thread's exception if any."""
@@ -187,6 +200,8 @@ class Actor:
             self._sockets.clear()
             self._pollers.clear()
             self._thread_pipe.close()
+            with self.changes:
+                self.changes.notify_all()
 
 
 class _Registry:

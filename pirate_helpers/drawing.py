@@ -21,6 +21,8 @@ NOTE_KINDS = {  # plain words: emoji are missing from many fonts, and Mermaid sh
     "freeze": "frozen for",
     "mismatch": "mismatched reply, expected",
     "hang": "still waiting:",
+    "reject": "rejected:",
+    "lost": "lost:",
     "error": "error:",
 }
 

@@ -36,6 +36,9 @@ class LazyServer(Actor):
     A REP socket must reply before it may receive again, so to *drop* a request (the article's
     `continue`, which breaks its REP) this server closes its socket and binds a fresh one at
     the same endpoint: the pending request is forgotten, just as if it had been lost.
+
+    With `connect=` it connects instead of binding: that is the article's Simple Pirate
+    worker, a plain REP behind a ROUTER-DEALER proxy.
     """
 
     def __init__(
@@ -43,12 +46,14 @@ class LazyServer(Actor):
         name: str = "server",
         *,
         bind: str = LOCAL,
+        connect: str | None = None,
         work_s: float = 0.0,
         faults: Faults = NONE,
         trace: Trace | None = None,
     ) -> None:
         super().__init__(name, trace)
         self.bind_to = bind
+        self.connect_to = connect
         self.work_s = work_s
         self.faults = faults
         self.endpoint = ""
@@ -56,8 +61,9 @@ class LazyServer(Actor):
         self.crashed = False
 
     def setup(self) -> None:
-        self.rep = self._bind(self.bind_to)
-        self.trace.name_endpoint(self.endpoint, self.name)
+        self.rep = self._open(self.connect_to or self.bind_to)
+        if self.connect_to is None:
+            self.trace.name_endpoint(self.endpoint, self.name)
 
     def run(self) -> None:
         while True:
@@ -90,11 +96,15 @@ class LazyServer(Actor):
     def _reset(self) -> None:
         """Replace the REP socket: the only correct way for a REP to skip a reply."""
         self.close(self.rep)
-        self.rep = self._bind(self.endpoint)
+        self.rep = self._open(self.endpoint)
 
-    def _bind(self, endpoint: str) -> zmq.Socket:
+    def _open(self, endpoint: str) -> zmq.Socket:
         """A new REP at `endpoint`, waiting (bounded) while a closed socket frees the port."""
         rep = self.socket(zmq.REP)
+        if self.connect_to is not None:
+            rep.connect(endpoint)
+            self.endpoint = endpoint
+            return rep
         self.endpoint = bind_when_free(rep, endpoint, pause=self.pause)
         return rep
 
@@ -144,9 +154,10 @@ class LazyPirateClient:
                 self.trace.add(self.name, "retry", f"try {attempt} of {self.retries}")
                 self._close_socket()
             req = self._socket()
+            # traced first: a broker's thread may trace its part of the trip before we return
+            self.trace.add(self.name, "send", show_bytes(message), peer=server)
             req.send_multipart(message)
             self.sent += 1
-            self.trace.add(self.name, "send", show_bytes(message), peer=server)
             reply = self._receive(req)
             if reply is None:
                 self.timeouts += 1

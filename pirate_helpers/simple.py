@@ -1,0 +1,443 @@
+"""Simple Pirate: a least-recently-used queue between clients and workers (Guide, chapter 4).
+
+Clients are Lazy Pirate clients (REQ) and talk to the queue's ROUTER frontend. Workers are REQ
+sockets on the ROUTER backend: each says READY (the single byte 0x01) once, then answers every
+request with its envelope. The queue hands each request to the worker that has waited longest
+and never to a busy one, so a slow worker gets only what it can take, and a request lost with
+a dead worker is simply sent again by its client and given to someone else.
+
+`LruQueue` is the whole decision, with no sockets; `SimplePirateQueue` is the socket loop
+around it; `SimpleWorker` is the worker. At the end, the article's version for comparison:
+`zmq.proxy` over ROUTER-DEALER (round-robin, not LRU) and a client that never resends.
+
+Simple Pirate's own limit: the queue learns that a worker died only if the worker comes back.
+A worker that dies while idle stays on the ready list until it is handed a request, which is
+lost, and that client pays a whole timeout. Paranoid Pirate's heartbeats fix this.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from .actor import Actor
+from .endpoints import LOCAL, bind
+from .faults import NONE, Faults
+from .lazy import LazyClient, LazyServer, ServerUnavailable
+from .trace import Trace, show_bytes
+
+READY = b"\x01"
+"""A worker's first message: "I can take a request" (the Guide's PPP_READY)."""
+
+MAX_WAITING = 1000
+"""Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
+
+
+class Rejected(ValueError):
+    """A message that breaks the protocol. The queue logs and counts it and keeps serving."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """A client's request: `envelope` (its return address, ending with the empty delimiter)
+    and `body` (the frames the worker sees)."""
+
+    envelope: tuple[bytes, ...]
+    body: tuple[bytes, ...]
+
+    @classmethod
+    def parse(cls, frames: Sequence[bytes]) -> Request:
+        """Split at the first empty frame; there must be an address before it and a body after."""
+        if b"" not in frames[1:-1]:
+            raise Rejected(f"no envelope and body: {show_bytes(frames)}")
+        delimiter = frames.index(b"", 1)
+        return cls(tuple(frames[: delimiter + 1]), tuple(frames[delimiter + 1 :]))
+
+    @property
+    def frames(self) -> list[bytes]:
+        return [*self.envelope, *self.body]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send `request` to `worker` now."""
+
+    worker: bytes
+    request: Request
+
+
+class LruQueue:
+    """Who is ready (least recently used first), what waits, and who holds what. No sockets.
+
+    Each method takes one event and returns the one dispatch it makes possible, if any: one
+    event adds at most one ready worker or one waiting request, so at most one can pair up.
+    A message that breaks the protocol raises `Rejected` and changes nothing.
+    """
+
+    def __init__(self, max_waiting: int = MAX_WAITING) -> None:
+        self.max_waiting = max_waiting
+        self.ready: OrderedDict[bytes, None] = OrderedDict()
+        self.waiting: deque[Request] = deque()
+        self.busy: dict[bytes, Request] = {}
+        self.answered = 0
+        self.lost = 0
+        """Requests held by a worker that then said READY again: it restarted without them."""
+
+    def worker_ready(self, worker: bytes) -> Dispatch | None:
+        if worker in self.ready:
+            raise Rejected("READY from a worker that is ready already")
+        if self.busy.pop(worker, None) is not None:
+            self.lost += 1
+        self.ready[worker] = None
+        return self._dispatch()
+
+    def request(self, request: Request) -> Dispatch | None:
+        if len(self.waiting) >= self.max_waiting:
+            raise Rejected(f"{self.max_waiting} requests waiting already")
+        self.waiting.append(request)
+        return self._dispatch()
+
+    def reply(self, worker: bytes, frames: Sequence[bytes]) -> tuple[Request, Dispatch | None]:
+        """The worker's answer (its envelope and body) and the worker's next request, if any."""
+        held = self.busy.get(worker)
+        if held is None:
+            raise Rejected("a reply from a worker that holds no request")
+        answer = Request.parse(frames)
+        if answer.envelope != held.envelope:
+            raise Rejected("a reply to a request this worker does not hold")
+        del self.busy[worker]
+        self.answered += 1
+        self.ready[worker] = None
+        return answer, self._dispatch()
+
+    def _dispatch(self) -> Dispatch | None:
+        if not self.ready or not self.waiting:
+            return None
+        worker, _ = self.ready.popitem(last=False)
+        request = self.waiting.popleft()
+        self.busy[worker] = request
+        return Dispatch(worker, request)
+
+
+def _name(identity: bytes) -> str:
+    return show_bytes([identity])
+
+
+class SimplePirateQueue(Actor):
+    """The LRU queue on sockets: ROUTER `frontend` for clients, ROUTER `backend` for workers.
+
+    The queue knows each worker's identity, so it traces the queue <-> worker arrows; clients
+    trace their own arrows to it (the frontend is named after the queue). Malformed messages
+    on either side are traced as "reject", counted in `rejected`, and dropped.
+    """
+
+    def __init__(
+        self,
+        name: str = "queue",
+        *,
+        frontend: str = LOCAL,
+        backend: str = LOCAL,
+        max_waiting: int = MAX_WAITING,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(name, trace)
+        self.frontend_endpoint = frontend
+        self.backend_endpoint = backend
+        self.lru = LruQueue(max_waiting)
+        self.rejected = 0
+
+    def setup(self) -> None:
+        self.frontend = self.socket(zmq.ROUTER)
+        self.backend = self.socket(zmq.ROUTER)
+        self.backend.router_handover = 1  # a worker back under its old name replaces the old one
+        self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
+        self.backend_endpoint = bind(self.backend, self.backend_endpoint)
+        self.trace.name_endpoint(self.frontend_endpoint, self.name)
+
+    def run(self) -> None:
+        while True:
+            readable = self.poll([self.frontend, self.backend], None)
+            with self.changes:
+                if self.backend in readable:
+                    self._from_worker(self.backend.recv_multipart())
+                if self.frontend in readable:
+                    self._from_client(self.frontend.recv_multipart())
+                self.changes.notify_all()
+
+    def _from_client(self, frames: list[bytes]) -> None:
+        try:
+            request = Request.parse(frames)
+            self.trace.add(self.name, "request", show_bytes(request.body))
+            self._send(self.lru.request(request))
+        except Rejected as why:
+            self._reject("client", why)
+
+    def _from_worker(self, frames: list[bytes]) -> None:
+        worker = frames[0]
+        try:
+            if len(frames) < 3 or frames[1] != b"":
+                raise Rejected(f"not from a REQ worker: {show_bytes(frames)}")
+            if frames[2:] == [READY]:
+                self.trace.add(self.name, "recv", "READY", peer=_name(worker))
+                lost_before = self.lru.lost
+                dispatch = self.lru.worker_ready(worker)
+                if self.lru.lost > lost_before:
+                    self.trace.add(self.name, "lost", f"{_name(worker)} came back without it")
+                self._send(dispatch)
+                return
+            answer, dispatch = self.lru.reply(worker, frames[2:])
+            self.trace.add(self.name, "recv", show_bytes(answer.body), peer=_name(worker))
+            self.frontend.send_multipart(answer.frames)
+            self._send(dispatch)
+        except Rejected as why:
+            self._reject(_name(worker), why)
+
+    def _send(self, dispatch: Dispatch | None) -> None:
+        if dispatch is not None:
+            body = show_bytes(dispatch.request.body)
+            self.trace.add(self.name, "send", body, peer=_name(dispatch.worker))
+            self.backend.send_multipart([dispatch.worker, b"", *dispatch.request.frames])
+
+    def _reject(self, sender: str, why: Rejected) -> None:
+        self.rejected += 1
+        self.trace.add(self.name, "reject", f"from {sender}: {why}")
+
+    # -- read from any thread -------------------------------------------------------------
+    def ready_workers(self) -> list[str]:
+        """Workers on the ready list, the next to get work first."""
+        with self.changes:
+            return [_name(worker) for worker in self.lru.ready]
+
+    def busy_workers(self) -> dict[str, str]:
+        """Which worker holds which request (its body), as far as the queue knows."""
+        with self.changes:
+            return {_name(w): show_bytes(r.body) for w, r in self.lru.busy.items()}
+
+    def wait_for_ready(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until `count` workers are on the ready list."""
+        return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
+
+
+class SimpleWorker(Actor):
+    """A REQ worker: READY once, then echo every request (envelope and body) unchanged.
+
+    Its identity is its name, so the queue's trace reads "queue ->> w1". Faults come from the
+    shared vocabulary: a crash ends the worker with its request; a drop makes it start over
+    on a fresh socket and say READY again (the queue then knows the request was lost).
+    """
+
+    def __init__(
+        self,
+        name: str = "worker",
+        *,
+        connect: str,
+        work_s: float = 0.0,
+        faults: Faults = NONE,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(name, trace)
+        self.endpoint = connect
+        self.work_s = work_s
+        self.faults = faults
+        self.received = self.answered = self.dropped = 0
+        self.crashed = False
+
+    def setup(self) -> None:
+        self.req = self._join()
+
+    def run(self) -> None:
+        while True:
+            self.poll([self.req], None)
+            request = self.req.recv_multipart()
+            self.received += 1
+            self.trace.add(self.name, "work", show_bytes(request[-1:]))
+            decision = self.faults.decide(self.received)
+            if decision.action == "crash":
+                self.crashed = True
+                self.trace.add(self.name, "crash", f"on request #{self.received}")
+                return
+            if decision.frozen:
+                self.trace.add(self.name, "freeze", f"{decision.delay_s:g} s")
+            self.pause(decision.delay_s + self.work_s)
+            if decision.action == "drop":
+                self.dropped += 1
+                self.trace.add(self.name, "drop", show_bytes(request[-1:]))
+                self.close(self.req)
+                self.req = self._join()
+                continue
+            self.req.send_multipart(request)
+            self.answered += 1
+
+    def _join(self) -> zmq.Socket:
+        req = self.socket(zmq.REQ)
+        req.routing_id = self.name.encode()
+        req.connect(self.endpoint)
+        req.send(READY)
+        return req
+
+
+# -- The article's version: zmq.proxy over ROUTER-DEALER, REP workers, a client that gives up --
+class ArticleProxy(Actor):
+    """The article's queue: `zmq.proxy(frontend, backend)` with a ROUTER and a DEALER.
+
+    This runs the same forwarding loop as `zmq.proxy` (it forwards from the frontend only when
+    the DEALER can send), written out so the actor can be stopped and can count the workers
+    connected. DEALER deals requests round-robin to every connected REP worker, busy or not,
+    and forgets them: a request handed to a worker that dies is lost.
+    """
+
+    def __init__(
+        self,
+        name: str = "proxy",
+        *,
+        frontend: str = LOCAL,
+        backend: str = LOCAL,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(name, trace)
+        self.frontend_endpoint = frontend
+        self.backend_endpoint = backend
+        self.workers_connected = 0
+
+    def setup(self) -> None:
+        self.frontend = self.socket(zmq.ROUTER)
+        self.backend = self.socket(zmq.DEALER)
+        monitor_endpoint = f"inproc://{self.name}-backend-monitor"
+        self.backend.monitor(
+            monitor_endpoint, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+        )
+        self.monitor = self.socket(zmq.PAIR)
+        self.monitor.connect(monitor_endpoint)
+        self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
+        self.backend_endpoint = bind(self.backend, self.backend_endpoint)
+        self.trace.name_endpoint(self.frontend_endpoint, self.name)
+        self.trace.name_endpoint(self.backend_endpoint, self.name)
+
+    def run(self) -> None:
+        while True:
+            can_send = bool(self.backend.get(zmq.EVENTS) & zmq.POLLOUT)
+            watched = [self.backend, self.monitor] + ([self.frontend] if can_send else [])
+            readable = self.poll(watched, None if can_send else 0.01)
+            if self.frontend in readable:
+                self.backend.send_multipart(self.frontend.recv_multipart(), zmq.NOBLOCK)
+            if self.backend in readable:
+                self.frontend.send_multipart(self.backend.recv_multipart())
+            if self.monitor in readable:
+                event = recv_monitor_message(self.monitor)["event"]
+                with self.changes:
+                    self.workers_connected += 1 if event == zmq.EVENT_HANDSHAKE_SUCCEEDED else -1
+                    self.changes.notify_all()
+
+    def wait_for_workers(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until `count` workers are connected, so DEALER deals to all of them."""
+        return self.wait_until(lambda: self.workers_connected >= count, timeout)
+
+
+class ArticleClient(LazyClient):
+    """The article's client: one try per request. On a timeout it opens a new socket and
+    moves on to the next request: the timed-out request is dropped, silently, for good."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        name: str = "article-client",
+        *,
+        requests: int = 10,
+        timeout: float = 0.25,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(endpoint, name, requests=requests, timeout=timeout, retries=1,
+                         trace=trace)
+        self.dropped: list[bytes] = []
+
+    def run(self) -> None:
+        started = time.monotonic()
+        for body in self.bodies:
+            try:
+                self.answered.extend(self.client.request(body))
+            except ServerUnavailable:
+                self.dropped.append(body)
+        self.elapsed_s = time.monotonic() - started
+
+
+# -- The same faults against both designs ---------------------------------------------------
+@dataclass(frozen=True)
+class LoadResult:
+    """One client's run: how many requests were answered and lost, the crashes it took, time."""
+
+    design: str
+    answered: int
+    lost: int
+    crashes: int
+    seconds: float
+
+
+Design = Literal["article", "lru"]
+
+
+def run_load(
+    design: Design,
+    *,
+    workers: int = 3,
+    requests: int = 30,
+    crash_rate: float = 0.1,
+    timeout: float = 0.2,
+    seed: int = 0,
+    trace: Trace | None = None,
+) -> LoadResult:
+    """Send `requests` through one design while workers crash at a seeded rate.
+
+    A crashed worker is restarted at once under its name, as a process supervisor would; the
+    n-th request a worker incarnation receives crashes it or not exactly as in the other
+    design, so both face the same fault schedule. "article" is the proxy, REP workers and the
+    client that never resends; "lru" is the LRU queue, REQ workers and the Lazy Pirate client.
+    """
+    trace = trace if trace is not None else Trace()
+    prefix = f"load-{design}"
+    broker: ArticleProxy | SimplePirateQueue
+    if design == "article":
+        broker = ArticleProxy(f"{prefix}-proxy", trace=trace).start()
+    else:
+        broker = SimplePirateQueue(f"{prefix}-queue", trace=trace).start()
+
+    def worker(index: int, incarnation: int) -> Actor:
+        name = f"{prefix}-w{index}"
+        faults = Faults(crash_rate=crash_rate,
+                        seed=random.Random(f"{seed}/{index}/{incarnation}").getrandbits(32))
+        if design == "article":
+            return LazyServer(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
+        return SimpleWorker(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
+
+    pool = [worker(index, 0).start() for index in range(workers)]
+    ready = (broker.wait_for_workers(workers) if isinstance(broker, ArticleProxy)
+             else broker.wait_for_ready(workers))
+    if not ready:
+        raise TimeoutError(f"{design}: not all {workers} workers joined within 5 s")
+    if design == "article":
+        client: LazyClient = ArticleClient(broker.frontend_endpoint, f"{prefix}-client",
+                                           requests=requests, timeout=timeout, trace=trace)
+    else:
+        client = LazyClient(broker.frontend_endpoint, f"{prefix}-client", requests=requests,
+                            timeout=timeout, retries=3, trace=trace)
+    incarnations = [0] * workers
+    client.start()
+    try:
+        while not client.join(0.005):  # supervise: restart every crashed worker
+            for index, member in enumerate(pool):
+                if not member.running:
+                    member.stop()
+                    incarnations[index] += 1
+                    pool[index] = worker(index, incarnations[index]).start()
+    finally:
+        for actor in [client, *pool, broker]:
+            actor.stop()
+    answered = len(client.answered)
+    return LoadResult(design, answered, requests - answered, sum(incarnations),
+                      client.elapsed_s)
