@@ -9,6 +9,7 @@ binding every interface (`--bind tcp://*:5555`) is an explicit choice, warned ab
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from .actor import Actor
 from .endpoints import LOCAL, is_public
 from .faults import Faults
 from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from .simple import SimplePirateQueue, SimpleWorker
 from .trace import Trace
 
 ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
@@ -162,6 +164,46 @@ def lazy_client(args: argparse.Namespace) -> int:
         say("lazy-client", f"{client.answered} of {args.requests} answered, "
             f"{client.timeouts} timeouts, in {time.monotonic() - started:.2f} s")
     return 0
+
+
+# -- Simple Pirate --------------------------------------------------------------------------
+def simple_queue_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frontend", default=LOCAL, metavar="ENDPOINT",
+                        help="where clients connect (default: 127.0.0.1, a random port)")
+    parser.add_argument("--backend", default=LOCAL, metavar="ENDPOINT",
+                        help="where workers connect (default: 127.0.0.1, a random port)")
+
+
+@role("simple-queue", "the Simple Pirate queue: each request to the least recently used worker",
+      simple_queue_options)
+def simple_queue(args: argparse.Namespace) -> int:
+    queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
+                              trace=make_trace(args))
+    queue.start()
+    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
+        warn_if_public("simple-queue", endpoint)
+    return serve("simple-queue", queue, announce=[
+        f"frontend {queue.frontend_endpoint} backend {queue.backend_endpoint}"])
+
+
+def simple_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connect", required=True, metavar="ENDPOINT",
+                        help="the queue's backend endpoint")
+    parser.add_argument("--name", metavar="NAME",
+                        help="the worker's identity at the queue (default: worker-PID)")
+    parser.add_argument("--work-ms", type=float, default=0.0, metavar="MS",
+                        help="time spent on each request")
+    add_fault_options(parser)
+
+
+@role("simple-worker", "a Simple Pirate worker: says READY, then echoes every request",
+      simple_worker_options)
+def simple_worker(args: argparse.Namespace) -> int:
+    name = args.name or f"worker-{os.getpid()}"
+    worker = SimpleWorker(name, connect=args.connect, work_s=args.work_ms / 1000,
+                          faults=faults_from(args), trace=make_trace(args))
+    worker.start()
+    return serve("simple-worker", worker, announce=[f"{name} connected to {args.connect}"])
 
 
 # -- the command line -----------------------------------------------------------------------

@@ -87,14 +87,14 @@ class LruQueue:
         self.waiting: deque[Request] = deque()
         self.busy: dict[bytes, Request] = {}
         self.answered = 0
-        self.lost = 0
-        """Requests held by a worker that then said READY again: it restarted without them."""
+        self.lost = 0  # requests held by a worker that then said READY again
 
     def worker_ready(self, worker: bytes) -> Dispatch | None:
-        if worker in self.ready:
-            raise Rejected("READY from a worker that is ready already")
+        """A REQ worker says READY once per life, so a second READY means it restarted: if it
+        held a request, that died with it; if it was idle, it goes to the back of the line."""
         if self.busy.pop(worker, None) is not None:
             self.lost += 1
+        self.ready.pop(worker, None)
         self.ready[worker] = None
         return self._dispatch()
 

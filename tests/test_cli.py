@@ -9,7 +9,7 @@ import pytest
 from processes import Role, run
 
 
-@pytest.mark.parametrize("role", ["lazy-server", "lazy-client"])
+@pytest.mark.parametrize("role", ["lazy-server", "lazy-client", "simple-queue", "simple-worker"])
 def test_every_role_has_help(role):
     result = run(role, "--help")
     assert result.returncode == 0 and "--quiet" in result.stdout
@@ -58,3 +58,21 @@ def test_binding_every_interface_is_warned_about():
         assert server.endpoint().startswith("tcp://0.0.0.0:")
         assert server.stop() == 0
     assert "every interface" in server.stderr
+
+
+def test_simple_pirate_processes_answer_everything_through_a_worker_crash():
+    with Role("simple-queue") as queue:
+        frontend, backend = queue.expect(r"frontend (\S+) backend (\S+)").groups()
+        assert frontend.startswith("tcp://127.0.0.1:") and backend.startswith("tcp://127.0.0.1:")
+        with Role("simple-worker", "--connect", backend, "--name", "doomed",
+                  "--crash-after", "1") as doomed, \
+                Role("simple-worker", "--connect", backend, "--name", "steady") as steady:
+            queue.expect(r"<- (doomed|steady)\s+recv\s+READY")
+            queue.expect(r"<- (doomed|steady)\s+recv\s+READY")
+            client = run("lazy-client", "--connect", frontend, "--requests", "6",
+                         "--timeout-ms", "400", "--quiet")
+            assert client.returncode == 0, client.stderr
+            assert "6 of 6 answered, 1 timeouts" in client.stdout
+            assert doomed.stop() == 1 and "crashed" in doomed.stderr
+            assert steady.stop() == 0
+        assert queue.stop() == 0
