@@ -342,7 +342,11 @@ class ArticleProxy(Actor):
 
 class ArticleClient(LazyClient):
     """The article's client: one try per request. On a timeout it opens a new socket and
-    moves on to the next request: the timed-out request is dropped, silently, for good."""
+    moves on to the next request: the timed-out request is dropped, silently, for good.
+
+    With `retries` above 1 it is a Lazy Pirate client that still goes on after giving up
+    on a request, which lets `run_load` count the losses of both designs the same way.
+    """
 
     def __init__(
         self,
@@ -351,9 +355,10 @@ class ArticleClient(LazyClient):
         *,
         requests: int = 10,
         timeout: float = 0.25,
+        retries: int = 1,
         trace: Trace | None = None,
     ) -> None:
-        super().__init__(endpoint, name, requests=requests, timeout=timeout, retries=1,
+        super().__init__(endpoint, name, requests=requests, timeout=timeout, retries=retries,
                          trace=trace)
         self.dropped: list[bytes] = []
 
@@ -389,6 +394,7 @@ def run_load(
     requests: int = 30,
     crash_rate: float = 0.1,
     timeout: float = 0.2,
+    retries: int = 3,
     seed: int = 0,
     trace: Trace | None = None,
 ) -> LoadResult:
@@ -397,7 +403,8 @@ def run_load(
     A crashed worker is restarted at once under its name, as a process supervisor would; the
     n-th request a worker incarnation receives crashes it or not exactly as in the other
     design, so both face the same fault schedule. "article" is the proxy, REP workers and the
-    client that never resends; "lru" is the LRU queue, REQ workers and the Lazy Pirate client.
+    client that never resends; "lru" is the LRU queue, REQ workers and a Lazy Pirate client
+    making `retries` tries. Either client goes on to the next request after giving one up.
     """
     trace = trace if trace is not None else Trace()
     prefix = f"load-{design}"
@@ -420,12 +427,9 @@ def run_load(
              else broker.wait_for_ready(workers))
     if not ready:
         raise TimeoutError(f"{design}: not all {workers} workers joined within 5 s")
-    if design == "article":
-        client: LazyClient = ArticleClient(broker.frontend_endpoint, f"{prefix}-client",
-                                           requests=requests, timeout=timeout, trace=trace)
-    else:
-        client = LazyClient(broker.frontend_endpoint, f"{prefix}-client", requests=requests,
-                            timeout=timeout, retries=3, trace=trace)
+    client = ArticleClient(broker.frontend_endpoint, f"{prefix}-client", requests=requests,
+                           timeout=timeout, retries=1 if design == "article" else retries,
+                           trace=trace)
     incarnations = [0] * workers
     client.start()
     try:

@@ -293,6 +293,6 @@ def test_round_robin_hands_half_the_work_to_a_busy_worker_and_lru_does_not():
 def test_the_same_crashes_lose_requests_through_the_proxy_and_none_through_the_lru_queue():
     schedule = {"workers": 2, "requests": 20, "crash_rate": 0.1, "timeout": 0.4, "seed": 4}
     article = run_load("article", **schedule)
-    lru = run_load("lru", **schedule)
+    lru = run_load("lru", **schedule, retries=5)  # 5 crashes on one request: 1e-5
     assert article.crashes >= 1 and article.lost == article.crashes  # one lost per crash
     assert lru.crashes >= 1 and lru.lost == 0 and lru.answered == 20
