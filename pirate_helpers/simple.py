@@ -79,6 +79,10 @@ class LruQueue:
     Each method takes one event and returns the one dispatch it makes possible, if any: one
     event adds at most one ready worker or one waiting request, so at most one can pair up.
     A message that breaks the protocol raises `Rejected` and changes nothing.
+
+    The queue cannot see a worker die. A dead worker stays in `busy` with its request (so it
+    is never handed another) until its name says READY again: that memory grows with the
+    number of worker names, never with the number of requests.
     """
 
     def __init__(self, max_waiting: int = MAX_WAITING) -> None:
@@ -136,6 +140,10 @@ class SimplePirateQueue(Actor):
     The queue knows each worker's identity, so it traces the queue <-> worker arrows; clients
     trace their own arrows to it (the frontend is named after the queue). Malformed messages
     on either side are traced as "reject", counted in `rejected`, and dropped.
+
+    A request still waits here after its client gave up on it; a worker may then answer it,
+    and the ROUTER drops that reply, since the client's old socket is gone. Work is wasted,
+    never delivered twice.
     """
 
     def __init__(
@@ -220,7 +228,7 @@ class SimplePirateQueue(Actor):
         with self.changes:
             return {_name(w): show_bytes(r.body) for w, r in self.lru.busy.items()}
 
-    def wait_for_ready(self, count: int, timeout: float = 5.0) -> bool:
+    def wait_for_workers(self, count: int, timeout: float = 5.0) -> bool:
         """Wait (bounded) until `count` workers are on the ready list."""
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
 
@@ -423,9 +431,7 @@ def run_load(
         return SimpleWorker(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
 
     pool = [worker(index, 0).start() for index in range(workers)]
-    ready = (broker.wait_for_workers(workers) if isinstance(broker, ArticleProxy)
-             else broker.wait_for_ready(workers))
-    if not ready:
+    if not broker.wait_for_workers(workers):
         raise TimeoutError(f"{design}: not all {workers} workers joined within 5 s")
     client = ArticleClient(broker.frontend_endpoint, f"{prefix}-client", requests=requests,
                            timeout=timeout, retries=1 if design == "article" else retries,

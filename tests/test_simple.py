@@ -179,7 +179,7 @@ def start_queue(*workers: dict, trace: Trace | None = None):
     queue = SimplePirateQueue(trace=trace).start()
     started = [SimpleWorker(connect=queue.backend_endpoint, trace=trace, **options).start()
                for options in workers]
-    assert queue.wait_for_ready(len(started)), queue.ready_workers()
+    assert queue.wait_for_workers(len(started)), queue.ready_workers()
     return queue, started
 
 
@@ -214,6 +214,20 @@ def test_a_dropped_request_makes_the_worker_rejoin_and_the_queue_count_it_lost()
         assert client.request(b"x") == [b"x"]
     assert worker.dropped == 1 and client.timeouts == 1
     assert queue.lru.lost == 1 and trace.count("lost") == 1
+
+
+def test_a_frozen_workers_late_reply_is_dropped_and_the_worker_rejoins_the_line():
+    trace = Trace()
+    queue, (frozen, _) = start_queue(
+        {"name": "frozen", "faults": Faults(freeze_at=1, freeze_s=0.5)}, {"name": "steady"},
+        trace=trace,
+    )
+    with LazyPirateClient(queue.frontend_endpoint, timeout=0.2) as client:
+        replies = [client.request(str(n).encode()) for n in range(1, 5)]
+    assert replies == [[b"1"], [b"2"], [b"3"], [b"4"]] and client.timeouts == 1
+    assert queue.wait_until(lambda: frozen.answered == 1 and not queue.lru.busy, 5)
+    assert sorted(queue.ready_workers()) == ["frozen", "steady"] and queue.rejected == 0
+    assert trace.count("freeze") == 1
 
 
 def test_requests_wait_for_a_worker_that_joins_later():
