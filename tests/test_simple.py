@@ -197,7 +197,7 @@ def test_a_worker_crashing_mid_request_costs_one_retry_and_nothing_is_lost():
 
 
 def test_a_worker_that_dies_idle_stays_ready_until_a_client_pays_a_timeout_for_it():
-    queue, (first, second) = start_queue({"name": "w1"}, {"name": "w2"})
+    queue, (_, second) = start_queue({"name": "w1"}, {"name": "w2"})
     second.stop()  # leaves while idle: the queue cannot know
     assert sorted(queue.ready_workers()) == ["w1", "w2"]
     with LazyPirateClient(queue.frontend_endpoint, timeout=0.3) as client:
