@@ -263,7 +263,10 @@ class SimpleWorker(Actor):
     def run(self) -> None:
         while True:
             self.poll([self.req], None)
-            request = self.req.recv_multipart()
+            try:
+                request = self.req.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:  # REQ woke us for a malformed message and discarded it
+                continue
             self.received += 1
             self.trace.add(self.name, "work", show_bytes(request[-1:]))
             decision = self.faults.decide(self.received)
