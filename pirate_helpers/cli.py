@@ -84,15 +84,19 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
     print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
 
 
-def serve(role_name: str, *actors: Actor) -> int:
-    """Keep started actors running until the first one ends (a crash), Ctrl-C or SIGTERM.
+def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
+    """Print the `announce` lines, then keep started actors running until the first one ends
+    (a crash), Ctrl-C or SIGTERM.
 
     The signal only sets an event: raising inside a thread join can leave the thread looking
-    finished while it still runs.
+    finished while it still runs. The handlers are in place before the endpoints are
+    announced, so a SIGTERM sent as soon as they appear is never lost.
     """
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
+    for line in announce:
+        say(role_name, line)
     try:
         while all(actor.running for actor in actors):
             if stop_requested.wait(0.2):
@@ -128,8 +132,7 @@ def lazy_server(args: argparse.Namespace) -> int:
                         faults=faults_from(args), trace=make_trace(args))
     server.start()
     warn_if_public("lazy-server", server.endpoint)
-    say("lazy-server", f"listening on {server.endpoint}")
-    return serve("lazy-server", server)
+    return serve("lazy-server", server, announce=[f"listening on {server.endpoint}"])
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,9 @@ whole network. It is an explicit opt-in for a classroom, never a default.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import zmq
 
 LOCAL = "tcp://127.0.0.1:*"
@@ -16,6 +19,32 @@ def bind(socket: zmq.Socket, endpoint: str = LOCAL) -> str:
     """Bind `socket` and return the endpoint it really got (the port filled in)."""
     socket.bind(endpoint)
     return socket.last_endpoint.decode()
+
+
+REBIND_TIMEOUT_S = 2.0
+
+
+def bind_when_free(
+    socket: zmq.Socket,
+    endpoint: str = LOCAL,
+    *,
+    timeout: float = REBIND_TIMEOUT_S,
+    pause: Callable[[float], None] = time.sleep,
+) -> str:
+    """`bind`, retrying for up to `timeout` s while the port is still taken.
+
+    libzmq frees a closed socket's port asynchronously, so a server that rebinds the endpoint
+    it just left (or a restarted broker) can see EADDRINUSE for a moment. An actor passes its
+    own `pause` so it stays responsive to `stop()` while it waits.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return bind(socket, endpoint)
+        except zmq.ZMQError as error:
+            if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            pause(0.005)
 
 
 def is_public(endpoint: str) -> bool:

@@ -13,11 +13,9 @@ import time
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind
+from .endpoints import LOCAL, bind_when_free
 from .faults import NONE, Faults
 from .trace import Trace, show_bytes
-
-REBIND_TIMEOUT_S = 2.0
 
 
 class ServerUnavailable(Exception):
@@ -91,16 +89,9 @@ class LazyServer(Actor):
 
     def _bind(self, endpoint: str) -> zmq.Socket:
         """A new REP at `endpoint`, waiting (bounded) while a closed socket frees the port."""
-        deadline = time.monotonic() + REBIND_TIMEOUT_S
         rep = self.socket(zmq.REP)
-        while True:
-            try:
-                self.endpoint = bind(rep, endpoint)
-                return rep
-            except zmq.ZMQError as error:  # libzmq frees a closed socket's port asynchronously
-                if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
-                    raise
-                self.pause(0.005)
+        self.endpoint = bind_when_free(rep, endpoint, pause=self.pause)
+        return rep
 
 
 class LazyPirateClient:
