@@ -62,7 +62,10 @@ class LazyServer(Actor):
     def run(self) -> None:
         while True:
             self.poll([self.rep], None)
-            request = self.rep.recv_multipart()
+            try:  # readable can mean a malformed message, which REP then discards
+                request = self.rep.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                continue
             self.received += 1
             self.trace.add(self.name, "recv", show_bytes(request))
             decision = self.faults.decide(self.received)
@@ -78,9 +81,9 @@ class LazyServer(Actor):
                 self.trace.add(self.name, "drop", show_bytes(request))
                 self._reset()
                 continue
-            self.rep.send_multipart(request)
-            self.answered += 1
+            self.answered += 1  # counted before the client can see the reply
             self.trace.add(self.name, "reply", show_bytes(request))
+            self.rep.send_multipart(request)
 
     def _reset(self) -> None:
         """Replace the REP socket: the only correct way for a REP to skip a reply."""
