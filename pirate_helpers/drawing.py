@@ -22,6 +22,11 @@ NOTE_KINDS = {
     "mismatch": "≠ mismatched reply",
     "hang": "⌛ still waiting",
     "error": "error",
+    "purge": "☠ purge",
+    "requeue": "↩ requeue",
+    "reject": "⛔ reject",
+    "backoff": "⏳ back off",
+    "reconnect": "🔌 reconnect",
 }
 
 
