@@ -114,6 +114,7 @@ class QueueState:
 
     def on_request(self, frames: list[bytes], now: float) -> None:
         """A client's request `[client, b"", body...]`, as the frontend ROUTER delivers it."""
+        self.tick(now)  # never hand work to a worker that expired a moment ago
         if not envelope_size(frames):
             self._reject(f"from a client, no envelope: {show_bytes(frames)}")
         elif self.ready:
