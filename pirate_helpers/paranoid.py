@@ -39,8 +39,6 @@ PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
 COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
 HEARTBEAT_MESSAGE = [PPP_HEARTBEAT]
 
-DRAIN_LIMIT = 256  # messages read from one socket per loop pass, so neither side starves
-
 
 def describe(message: list[bytes]) -> str:
     """How the trace shows a message: a command's name, or the body without its envelope."""
@@ -361,24 +359,17 @@ class ParanoidQueue(Actor):
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
+            # one message per readable socket per pass: polling again is cheaper than the
+            # exception a non-blocking read raises on an empty socket
             if backend in readable:
-                for _ in range(DRAIN_LIMIT):
-                    try:
-                        frames = backend.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    if self.trace_messages:
-                        self.trace.add(self.name, "recv", describe(frames[1:]),
-                                       peer=_name(frames[0]))
-                    state.on_worker_message(frames, now)
-            if frontend in readable:
-                for _ in range(DRAIN_LIMIT):
-                    if not state.accepting:
-                        break  # the rest wait in the socket: nothing is lost
-                    try:
-                        state.on_request(frontend.recv_multipart(zmq.NOBLOCK), now)
-                    except zmq.Again:
-                        break
+                frames = backend.recv_multipart()
+                if self.trace_messages:
+                    self.trace.add(self.name, "recv", describe(frames[1:]), peer=_name(frames[0]))
+                state.on_worker_message(frames, now)
+            # a worker that just replied gets the next request in the same pass; requests
+            # stay in the socket while no worker is ready: nothing is lost
+            if state.accepting and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
+                state.on_request(frontend.recv_multipart(), now)
             state.tick(now)
             self._flush()
 
@@ -454,7 +445,7 @@ class ParanoidWorker(Actor):
                 wakeup = min(wakeup, self.work[0][0])
             sockets = (self.dealer,) if self.dealer is not None else ()
             if self.poll(sockets, max(0.0, wakeup - time.monotonic())):
-                if self._receive_all() == "crash":
+                if self._receive() == "crash":
                     return
 
     def _act(self, action: WorkerAction) -> None:
@@ -474,16 +465,12 @@ class ParanoidWorker(Actor):
             self.reconnects += 1
             self.trace.add(self.name, "reconnect", f"READY again (#{self.reconnects})")
 
-    def _receive_all(self) -> str | None:
+    def _receive(self) -> str | None:
         assert self.dealer is not None
-        for _ in range(DRAIN_LIMIT):
-            try:
-                message = self.dealer.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return None
-            self.liveness.on_message(time.monotonic())
-            if len(message) > 1 and self._accept(message) == "crash":
-                return "crash"
+        message = self.dealer.recv_multipart()
+        self.liveness.on_message(time.monotonic())
+        if len(message) > 1:
+            return self._accept(message)
         return None
 
     def _accept(self, request: list[bytes]) -> str | None:
