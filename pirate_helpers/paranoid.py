@@ -435,18 +435,19 @@ class ParanoidWorker(Actor):
 
     def run(self) -> None:
         while True:
-            now = time.monotonic()
-            while action := self.liveness.tick(now):
-                self._act(action)
-            while self.work and self.work[0][0] <= now:
-                self._reply(self.work.popleft()[1])
             wakeup = self.liveness.next_wakeup()
             if self.work:
                 wakeup = min(wakeup, self.work[0][0])
             sockets = (self.dealer,) if self.dealer is not None else ()
+            # read before judging liveness: after a freeze, the queue's messages are waiting
             if self.poll(sockets, max(0.0, wakeup - time.monotonic())):
                 if self._receive() == "crash":
                     return
+            now = time.monotonic()
+            while self.work and self.work[0][0] <= now:
+                self._reply(self.work.popleft()[1])
+            while action := self.liveness.tick(now):
+                self._act(action)
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
