@@ -441,8 +441,11 @@ class ParanoidWorker(Actor):
             sockets = (self.dealer,) if self.dealer is not None else ()
             # read before judging liveness: after a freeze, the queue's messages are waiting
             if self.poll(sockets, max(0.0, wakeup - time.monotonic())):
-                if self._receive() == "crash":
+                outcome = self._receive()
+                if outcome == "crash":
                     return
+                if outcome == "froze":
+                    continue  # read what arrived meanwhile before judging the queue
             now = time.monotonic()
             while self.work and self.work[0][0] <= now:
                 self._reply(self.work.popleft()[1])
@@ -475,7 +478,8 @@ class ParanoidWorker(Actor):
         return None
 
     def _accept(self, request: list[bytes]) -> str | None:
-        """Schedule a request's reply, or apply the fault this request number draws."""
+        """Schedule a request's reply, or apply the fault this request number draws;
+        "crash" or "froze" tell the loop what happened."""
         self.received += 1
         decision = self.faults.decide(self.received)
         if decision.action == "crash":
@@ -487,10 +491,10 @@ class ParanoidWorker(Actor):
             self.pause(self.faults.freeze_s)
         if decision.action == "drop":
             self.trace.add(self.name, "drop", describe(request))
-            return None
-        busy_until = self.work[-1][0] if self.work else time.monotonic()
-        self.work.append((busy_until + self.work_s + self.faults.slow_s, request))
-        return None
+        else:
+            busy_until = self.work[-1][0] if self.work else time.monotonic()
+            self.work.append((busy_until + self.work_s + self.faults.slow_s, request))
+        return "froze" if decision.frozen else None
 
     def _reply(self, request: list[bytes]) -> None:
         assert self.dealer is not None

@@ -4,7 +4,6 @@ Timings: heartbeats every 50 ms and liveness 3, so a silent peer is declared dea
 after it was last heard. Bounds allow generous scheduling slack for a loaded 2-core machine.
 """
 
-import threading
 import time
 
 import zmq
@@ -24,23 +23,6 @@ SILENCE = INTERVAL * LIVENESS
 SLACK = 0.15  # scheduling delay allowed on a loaded machine
 
 
-class WatchedTrace(Trace):
-    """A trace the test can wait on: every event (heartbeats every 50 ms included) wakes the
-    waiter to check its condition again, so no test sleeps to guess when something happened."""
-
-    def __init__(self):
-        self.changed = threading.Condition()
-        super().__init__(on_event=self._notify)
-
-    def _notify(self, event):
-        with self.changed:
-            self.changed.notify_all()
-
-    def wait_for(self, condition, timeout=5.0):
-        with self.changed:
-            assert self.changed.wait_for(condition, timeout), "condition not met in time"
-
-
 def queue(trace, **options):
     return ParanoidQueue(heartbeat_interval=INTERVAL, liveness=LIVENESS, trace=trace,
                          **options).start()
@@ -52,12 +34,17 @@ def worker(name, endpoint, trace, **options):
                           liveness=LIVENESS, trace=trace, **options).start()
 
 
+def wait_for(trace, condition, timeout=5.0):
+    """Every event (heartbeats every 50 ms included) checks the condition again: no sleeps."""
+    assert trace.wait_for(condition, timeout), "condition not met in time"
+
+
 def first(trace, actor, kind):
     return next(e for e in trace.events if e.actor == actor and e.kind == kind)
 
 
 def test_requests_and_replies_pass_unchanged_with_their_envelope():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     workers = [worker(f"w{n}", q.backend_endpoint, trace) for n in (1, 2)]
     with LazyPirateClient(q.frontend_endpoint, timeout=2, trace=trace) as client:
@@ -72,10 +59,10 @@ def test_requests_and_replies_pass_unchanged_with_their_envelope():
 
 
 def test_a_crashed_worker_is_purged_within_liveness_intervals_and_its_request_answered():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     crashing = worker("w1", q.backend_endpoint, trace, faults=Faults(crash_after=0))
-    trace.wait_for(lambda: q.state.ready)
+    wait_for(trace, lambda: q.state.ready)
     healthy = worker("w2", q.backend_endpoint, trace)
     with LazyPirateClient(q.frontend_endpoint, timeout=3, retries=1, trace=trace) as client:
         assert client.request(b"held by w1") == [b"held by w1"]
@@ -90,19 +77,22 @@ def test_a_crashed_worker_is_purged_within_liveness_intervals_and_its_request_an
 
 
 def test_a_frozen_worker_is_purged_its_late_reply_rejected_and_it_comes_back():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     frozen = worker("w1", q.backend_endpoint, trace, faults=Faults(freeze_at=1, freeze_s=0.5))
-    trace.wait_for(lambda: q.state.ready)
+    wait_for(trace, lambda: q.state.ready)
     healthy = worker("w2", q.backend_endpoint, trace)
     with LazyPirateClient(q.frontend_endpoint, timeout=3, retries=1, trace=trace) as client:
         assert client.request(b"a") == [b"a"]  # answered by w2 while w1 is frozen
     froze = first(trace, "w1", "freeze").t
     assert first(trace, "queue", "purge").t - froze <= SILENCE + SLACK
-    trace.wait_for(lambda: frozen.reconnects == 1)  # unheard by the queue, it backs off, READY
+    wait_for(trace, lambda: frozen.reconnects == 1)  # unheard by the queue, it backs off, READY
+    # awake, it first read the heartbeats sent while it was frozen: the queue it gave up on
+    # had been silent for a full SILENCE since then, not merely during its own freeze
+    assert first(trace, "w1", "backoff").t - froze >= 0.5 + SILENCE - 0.02
     assert frozen.answered == 1  # it did the work too: at-least-once, one reply delivered
     assert any(e.kind == "reject" and "unknown worker w1: a" in e.detail for e in trace.events)
-    trace.wait_for(lambda: b"w1" in q.state.ready)
+    wait_for(trace, lambda: b"w1" in q.state.ready)
     assert client.answered == 1 and client.mismatched == 0
     healthy.stop()
     frozen.stop()
@@ -110,10 +100,10 @@ def test_a_frozen_worker_is_purged_its_late_reply_rejected_and_it_comes_back():
 
 
 def test_work_never_blocks_heartbeats_and_the_queue_heartbeats_busy_workers():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     slow = worker("w1", q.backend_endpoint, trace, work_s=0.6)
-    trace.wait_for(lambda: q.state.ready)
+    wait_for(trace, lambda: q.state.ready)
     with LazyPirateClient(q.frontend_endpoint, timeout=3, trace=trace) as client:
         assert client.request(b"slow") == [b"slow"]
     sent = next(e.t for e in trace.of("queue", "send") if e.detail == "slow")
@@ -128,19 +118,19 @@ def test_work_never_blocks_heartbeats_and_the_queue_heartbeats_busy_workers():
 
 
 def test_a_worker_notices_a_dead_queue_backs_off_and_returns_when_it_is_back():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     w = worker("w1", q.backend_endpoint, trace, reconnect_min=0.05, reconnect_max=0.2)
-    trace.wait_for(lambda: q.state.ready)
+    wait_for(trace, lambda: q.state.ready)
     frontend, backend = q.frontend_endpoint, q.backend_endpoint
     q.stop()
     stopped = trace.add("test", "queue stopped").t
-    trace.wait_for(lambda: trace.count("backoff") >= 4)
+    wait_for(trace, lambda: trace.count("backoff") >= 4)
     waits = [e.detail.split("in ")[1] for e in trace.of("w1", "backoff")[:4]]
     assert waits == ["0.05 s", "0.1 s", "0.2 s", "0.2 s"]  # doubling, up to the maximum
     assert first(trace, "w1", "backoff").t - stopped <= SILENCE + SLACK
     again = queue(trace, frontend=frontend, backend=backend)  # same endpoints, same ports
-    trace.wait_for(lambda: again.state.ready)
+    wait_for(trace, lambda: again.state.ready)
     with LazyPirateClient(frontend, timeout=2, trace=trace) as client:
         assert client.request(b"back") == [b"back"]
     assert w.liveness.backoff == 0.05  # heard from the queue: the wait is reset
@@ -149,7 +139,7 @@ def test_a_worker_notices_a_dead_queue_backs_off_and_returns_when_it_is_back():
 
 
 def test_garbage_on_both_sides_is_rejected_and_counted_and_the_queue_keeps_serving():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     w = worker("w1", q.backend_endpoint, trace)
     with zmq.Context() as ctx:
@@ -159,9 +149,9 @@ def test_garbage_on_both_sides_is_rejected_and_counted_and_the_queue_keeps_servi
         rogue.send_multipart([b"not", b"ready"])
         sloppy = ctx.socket(zmq.DEALER)
         sloppy.connect(q.frontend_endpoint)
-        trace.wait_for(lambda: q.state.ready)
+        wait_for(trace, lambda: q.state.ready)
         sloppy.send(b"no envelope")
-        trace.wait_for(lambda: q.state.rejected == 2)
+        wait_for(trace, lambda: q.state.rejected == 2)
         with LazyPirateClient(q.frontend_endpoint, timeout=2) as client:
             assert client.request(b"fine") == [b"fine"]
     assert trace.count("reject") == 2 and q.running
@@ -199,14 +189,14 @@ class MinimalRfc6Worker(Actor):
 
 
 def test_our_queue_serves_a_minimal_rfc6_worker():
-    trace = WatchedTrace()
+    trace = Trace()
     q = queue(trace)
     other = MinimalRfc6Worker("rfc6-worker", q.backend_endpoint).start()
     with LazyPirateClient(q.frontend_endpoint, timeout=2) as client:
         for n in range(3):
             assert client.request(str(n).encode(), b"2nd frame") == [str(n).encode(),
                                                                        b"2nd frame"]
-    trace.wait_for(lambda: len(other.commands) >= 2)
+    wait_for(trace, lambda: len(other.commands) >= 2)
     assert set(other.commands) == {b"\x02"}  # the queue's heartbeats, one byte each
     assert q.state.rejected == 0
     other.stop()
