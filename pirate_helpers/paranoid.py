@@ -498,5 +498,5 @@ class ParanoidWorker(Actor):
 
     def _reply(self, request: list[bytes]) -> None:
         assert self.dealer is not None
+        self.answered += 1  # counted before the client can see the reply
         self.dealer.send_multipart(request)
-        self.answered += 1
