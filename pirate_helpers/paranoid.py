@@ -37,7 +37,7 @@ from .trace import Trace, show_bytes
 PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
 PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
 COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
-HEARTBEAT_MESSAGE = [PPP_HEARTBEAT]
+READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
 
 
 def describe(message: list[bytes]) -> str:
@@ -124,7 +124,7 @@ class QueueState:
         """Anything from a worker, `[identity, ...]`, as the backend ROUTER delivers it."""
         identity, message = frames[0], frames[1:]
         worker = self.workers.get(identity)
-        if message == [PPP_READY]:
+        if message == READY_MESSAGE:
             if worker is None:
                 worker = self.workers[identity] = TrackedWorker(identity, now)
             elif worker.request is not None:  # it reconnected: what it held is gone

@@ -59,7 +59,10 @@ class Trace:
 
     def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Wait until `condition()` holds, checking it again at every new event; False if
-        `timeout` s pass first. The foreground waits for what actors do without sleeping."""
+        `timeout` s pass first. The foreground waits for what actors do without sleeping.
+
+        The condition runs with the trace locked (actors adding events wait): keep it quick.
+        """
         with self._changed:
             return self._changed.wait_for(condition, timeout)
 
