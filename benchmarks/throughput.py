@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/throughput.py [--seconds 1.0] [--rounds 3]
 
 For each broker (libzmq's ROUTER-DEALER `zmq.proxy`, our queue, and our queue running the
-Guide's ppqueue decisions) the same two `pirate paranoid-worker` echo processes and the same
-pipelining DEALER client measure replies per second with 64 and with 1 request in flight.
+Guide's ppqueue decisions) two `pirate paranoid-worker` echo processes (started afresh, same
+program) and the same pipelining DEALER client measure replies per second with 64 and with 1
+request in flight. Behind the proxy the workers' READY and heartbeats are simply dropped.
 The broker is pinned to core 0, everything else to core 1, which cuts the run-to-run spread
 on a 2-core machine. Each figure is the median of `--rounds` runs, and the ratios are
 against the proxy measured in the same run: a bare number would mean little elsewhere.
