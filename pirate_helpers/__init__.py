@@ -1,7 +1,8 @@
 """Helpers for the Pirate Patterns course: reliable request-reply with ZeroMQ.
 
-Each pattern lives in its own module (`lazy`, ...) short enough to read in one sitting; the
-shared pieces are the actor (`actor`), endpoints, faults, the trace and the drawings.
+Each pattern lives in its own module (`lazy`, `paranoid`, ...) short enough to read in one
+sitting; the shared pieces are the actor (`actor`), endpoints, faults, the trace and the
+drawings.
 """
 
 from .actor import Actor, running_actors, stop_all
@@ -9,20 +10,36 @@ from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .paranoid import (
+    PPP_HEARTBEAT,
+    PPP_READY,
+    GuideQueueState,
+    ParanoidQueue,
+    ParanoidWorker,
+    QueueState,
+    WorkerLiveness,
+)
 from .trace import Event, Trace
 
 __all__ = [
     "LOCAL",
+    "PPP_HEARTBEAT",
+    "PPP_READY",
     "Actor",
     "Decision",
     "Event",
     "Faults",
+    "GuideQueueState",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
+    "ParanoidQueue",
+    "ParanoidWorker",
+    "QueueState",
     "SequenceDiagram",
     "ServerUnavailable",
     "Trace",
+    "WorkerLiveness",
     "bind",
     "running_actors",
     "sequence_diagram",

@@ -20,6 +20,7 @@ from .actor import Actor
 from .endpoints import LOCAL, is_public
 from .faults import Faults
 from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from .paranoid import ParanoidQueue, ParanoidWorker
 from .simple import SimplePirateQueue, SimpleWorker
 from .trace import Trace
 
@@ -167,7 +168,7 @@ def lazy_client(args: argparse.Namespace) -> int:
 
 
 # -- Simple Pirate --------------------------------------------------------------------------
-def simple_queue_options(parser: argparse.ArgumentParser) -> None:
+def broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frontend", default=LOCAL, metavar="ENDPOINT",
                         help="where clients connect (default: 127.0.0.1, a random port)")
     parser.add_argument("--backend", default=LOCAL, metavar="ENDPOINT",
@@ -175,7 +176,7 @@ def simple_queue_options(parser: argparse.ArgumentParser) -> None:
 
 
 @role("simple-queue", "the Simple Pirate queue: each request to the least recently used worker",
-      simple_queue_options)
+      broker_options)
 def simple_queue(args: argparse.Namespace) -> int:
     queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
                               trace=make_trace(args))
@@ -204,6 +205,62 @@ def simple_worker(args: argparse.Namespace) -> int:
                           faults=faults_from(args), trace=make_trace(args))
     worker.start()
     return serve("simple-worker", worker, announce=[f"{name} connected to {args.connect}"])
+
+
+# -- Paranoid Pirate ------------------------------------------------------------------------
+def heartbeat_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat-ms", type=float, default=1000, metavar="MS",
+                        help="send a heartbeat this often (default 1000)")
+    parser.add_argument("--liveness", type=int, default=3, metavar="N",
+                        help="a peer silent for N heartbeats is dead (default 3)")
+
+
+def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
+    broker_options(parser)
+    heartbeat_options(parser)
+
+
+@role("paranoid-queue", "the Paranoid Pirate queue: heartbeats both ways, RFC 6",
+      paranoid_queue_options)
+def paranoid_queue(args: argparse.Namespace) -> int:
+    queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
+                          heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
+                          trace=make_trace(args), trace_messages=not args.quiet)
+    queue.start()
+    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
+        warn_if_public("paranoid-queue", endpoint)
+    return serve("paranoid-queue", queue, announce=[
+        f"frontend (clients) on {queue.frontend_endpoint}",
+        f"backend (workers) on {queue.backend_endpoint}",
+    ])
+
+
+def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connect", required=True, metavar="ENDPOINT",
+                        help="the queue's backend, e.g. tcp://127.0.0.1:5556")
+    parser.add_argument("--name", metavar="NAME",
+                        help="identity on the queue (default: worker-PID)")
+    heartbeat_options(parser)
+    parser.add_argument("--work-ms", type=float, default=0.0, metavar="MS",
+                        help="time spent on each request")
+    parser.add_argument("--reconnect-min-ms", type=float, default=1000, metavar="MS",
+                        help="first wait before reconnecting to a silent queue (default 1000)")
+    parser.add_argument("--reconnect-max-ms", type=float, default=32000, metavar="MS",
+                        help="the wait doubles up to this (default 32000)")
+    add_fault_options(parser)
+
+
+@role("paranoid-worker", "a Paranoid Pirate worker: echoes, heartbeats, reconnects",
+      paranoid_worker_options)
+def paranoid_worker(args: argparse.Namespace) -> int:
+    name = args.name or f"worker-{os.getpid()}"
+    worker = ParanoidWorker(name, connect=args.connect, heartbeat_interval=args.heartbeat_ms / 1000,
+                            liveness=args.liveness, work_s=args.work_ms / 1000,
+                            reconnect_min=args.reconnect_min_ms / 1000,
+                            reconnect_max=args.reconnect_max_ms / 1000,
+                            faults=faults_from(args), trace=make_trace(args))
+    worker.start()
+    return serve("paranoid-worker", worker, announce=[f"{name} connected to {args.connect}"])
 
 
 # -- the command line -----------------------------------------------------------------------

@@ -24,6 +24,10 @@ NOTE_KINDS = {  # plain words: emoji are missing from many fonts, and Mermaid sh
     "reject": "rejected:",
     "lost": "lost:",
     "error": "error:",
+    "purge": "purged:",
+    "requeue": "requeued:",
+    "backoff": "backing off:",
+    "reconnect": "reconnecting:",
 }
 
 

@@ -41,7 +41,8 @@ class Trace:
     """
 
     def __init__(self, on_event: Callable[[Event], None] | None = None) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a wait_for condition may read the trace
+        self._changed = threading.Condition(self._lock)
         self._events: list[Event] = []
         self._names: dict[str, str] = {}
         self._start = time.monotonic()
@@ -49,11 +50,21 @@ class Trace:
 
     def add(self, actor: str, kind: str, detail: str = "", peer: str | None = None) -> Event:
         event = Event(round(time.monotonic() - self._start, 6), actor, kind, detail, peer)
-        with self._lock:
+        with self._changed:
             self._events.append(event)
+            self._changed.notify_all()
         if self._on_event is not None:
             self._on_event(event)
         return event
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `condition()` holds, checking it again at every new event; False if
+        `timeout` s pass first. The foreground waits for what actors do without sleeping.
+
+        The condition runs with the trace locked (actors adding events wait): keep it quick.
+        """
+        with self._changed:
+            return self._changed.wait_for(condition, timeout)
 
     def name_endpoint(self, endpoint: str, actor: str) -> None:
         """Remember who is bound at `endpoint`, so a peer that connects can name it."""

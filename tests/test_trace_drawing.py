@@ -71,3 +71,12 @@ def test_text_that_would_break_mermaid_is_cleaned():
 def test_show_bytes_shortens_and_shows_binary_as_hex():
     assert show_bytes([b"hello", b"\x01\xff"]) == "hello|01ff"
     assert show_bytes([b"x" * 100], limit=5) == "xxxx…"
+
+
+def test_wait_for_wakes_at_each_new_event_and_gives_up_after_its_timeout():
+    trace = Trace()
+    adder = threading.Thread(target=lambda: [trace.add("a", "tick") for _ in range(3)])
+    adder.start()
+    assert trace.wait_for(lambda: trace.count("tick") == 3, timeout=5)
+    adder.join(5)
+    assert not trace.wait_for(lambda: trace.count("tick") == 4, timeout=0.05)

@@ -1,0 +1,502 @@
+"""Paranoid Pirate: a queue and workers that check each other with heartbeats (RFC 6, PPP).
+
+Simple Pirate's queue cannot tell a dead worker from a slow one: it learns of a crash only
+by handing the dead worker a request, which is lost. Here queue and workers send each other a
+HEARTBEAT every `heartbeat_interval`; a peer silent for `liveness` intervals is dead.
+
+- The queue forgets a silent worker and gives the request it held to another worker. That is
+  *at-least-once* delivery: a worker that was only frozen may have done the work already, so
+  a request can be executed twice. Requests must be safe to repeat (idempotent), or carry an
+  id the server uses to drop duplicates. A late reply from a forgotten worker is rejected, so
+  a client never gets two replies from the queue for one request.
+- A worker that hears nothing from its queue closes its socket, waits (doubling the wait up
+  to a maximum, back to the minimum once the queue answers) and reconnects with READY.
+
+Wire format (https://rfc.zeromq.org/spec:6/PPP): READY and HEARTBEAT are one-frame messages
+holding the single bytes 0x01 and 0x02; a request reaches a worker as `[client, b"", body...]`
+and the reply comes back with that envelope unchanged. The decisions live in two pure state
+machines, `QueueState` and `WorkerLiveness`, which take `now` as an argument (so tests use a
+fake clock); `ParanoidQueue` and `ParanoidWorker` are thin socket loops around them.
+`GuideQueueState` models the ZeroMQ Guide's ppqueue.py, bug included, for comparison.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import zmq
+
+from .actor import Actor
+from .endpoints import LOCAL, bind_when_free
+from .faults import NONE, Faults
+from .trace import Trace, show_bytes
+
+PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
+PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
+COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
+READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
+
+
+def describe(message: list[bytes]) -> str:
+    """How the trace shows a message: a command's name, or the body without its envelope."""
+    if len(message) == 1 and message[0] in COMMAND_NAMES:
+        return COMMAND_NAMES[message[0]]
+    if b"" in message:
+        message = message[message.index(b"") + 1 :]
+    return show_bytes(message)
+
+
+def envelope_size(message: list[bytes]) -> int:
+    """Frames up to and including the empty delimiter, or 0 if the message has none (or
+    has nothing after it): such a message is not a request or a reply."""
+    try:
+        delimiter = message.index(b"", 1)
+    except ValueError:
+        return 0
+    return delimiter + 1 if delimiter < len(message) - 1 else 0
+
+
+def _name(identity: bytes) -> str:
+    return identity.decode("utf-8", "replace")
+
+
+# -- the queue's decisions ----------------------------------------------------------------
+@dataclass
+class TrackedWorker:
+    """A worker as the queue sees it. It holds at most one request: None means ready."""
+
+    identity: bytes
+    expires_at: float
+    request: list[bytes] | None = None
+
+
+class QueueState:
+    """Who is ready, who is busy, who expires when, and what to send next.
+
+    Feed it messages with `on_request` (from clients) and `on_worker_message` (from workers,
+    identity first), and call `tick(now)` by `next_wakeup()`. It appends what to send to
+    `to_workers` (identity, frames) and `to_clients` (frames), and what happened to `notes`
+    (kind, detail); the caller sends, records, and clears them.
+
+    Only READY or a reply makes a worker ready; a heartbeat only keeps it alive. Requests wait
+    in `pending` only while no worker is ready, so `accepting` (a worker is ready) tells the
+    socket loop when to read more requests.
+    """
+
+    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0):
+        if heartbeat_interval <= 0 or liveness < 1:
+            raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.workers: dict[bytes, TrackedWorker] = {}
+        self.ready: dict[bytes, TrackedWorker] = {}  # in the order they became ready (LRU)
+        self.pending: deque[list[bytes]] = deque()
+        self.heartbeat_at = now + heartbeat_interval
+        self._check_at = self.heartbeat_at  # nothing can expire or be due before this
+        self.rejected = 0
+        self.to_workers: list[tuple[bytes, list[bytes]]] = []
+        self.to_clients: list[list[bytes]] = []
+        self.notes: list[tuple[str, str]] = []
+
+    @property
+    def silence_limit(self) -> float:
+        """How long a worker may stay silent before it counts as dead."""
+        return self.heartbeat_interval * self.liveness
+
+    @property
+    def accepting(self) -> bool:
+        return bool(self.ready)
+
+    def on_request(self, frames: list[bytes], now: float) -> None:
+        """A client's request `[client, b"", body...]`, as the frontend ROUTER delivers it."""
+        self.tick(now)  # never hand work to a worker that expired a moment ago
+        if not envelope_size(frames):
+            self._reject(f"from a client, no envelope: {show_bytes(frames)}")
+        elif self.ready:
+            self._assign(self.ready.pop(next(iter(self.ready))), frames)
+        else:
+            self.pending.append(frames)
+
+    def on_worker_message(self, frames: list[bytes], now: float) -> None:
+        """Anything from a worker, `[identity, ...]`, as the backend ROUTER delivers it."""
+        identity, message = frames[0], frames[1:]
+        worker = self.workers.get(identity)
+        if message == READY_MESSAGE:
+            if worker is None:
+                worker = self.workers[identity] = TrackedWorker(identity, now)
+            elif worker.request is not None:  # it reconnected: what it held is gone
+                self._requeue(worker)
+            worker.expires_at = now + self.silence_limit
+            self._make_ready(worker)
+            return
+        if worker is None:
+            self._reject(f"from unknown worker {_name(identity)}: {describe(message)}")
+            return
+        worker.expires_at = now + self.silence_limit  # any message proves it is alive
+        if message == HEARTBEAT_MESSAGE:
+            return
+        request = worker.request
+        size = envelope_size(message)
+        if request is not None and size and message[:size] == request[:size]:
+            worker.request = None
+            self.to_clients.append(message)
+            self._make_ready(worker)
+        else:
+            self._reject(f"from {_name(identity)}, not a reply it owes: {describe(message)}")
+
+    def tick(self, now: float) -> None:
+        """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
+        if now < self._check_at:
+            return
+        for worker in [w for w in self.workers.values() if w.expires_at <= now]:
+            del self.workers[worker.identity]
+            self.ready.pop(worker.identity, None)
+            self.notes.append(("purge", f"{_name(worker.identity)} silent for "
+                               f"{self.silence_limit:g} s"))
+            if worker.request is not None:
+                self._requeue(worker)
+        while self.pending and self.ready:
+            self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
+        if now >= self.heartbeat_at:
+            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers)
+            self.heartbeat_at = now + self.heartbeat_interval
+        self._check_at = min([self.heartbeat_at] + [w.expires_at for w in self.workers.values()])
+
+    def next_wakeup(self) -> float:
+        """When `tick` next has something to do (maybe a little early, never late)."""
+        return self._check_at
+
+    def _make_ready(self, worker: TrackedWorker) -> None:
+        if self.pending:
+            self._assign(worker, self.pending.popleft())
+        else:
+            self.ready[worker.identity] = worker
+
+    def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
+        worker.request = request
+        self.to_workers.append((worker.identity, request))
+
+    def _requeue(self, worker: TrackedWorker) -> None:
+        """Put the request a lost worker held first in line: it has waited longest."""
+        assert worker.request is not None
+        self.notes.append(("requeue", f"{describe(worker.request)} from "
+                           f"{_name(worker.identity)}"))
+        self.pending.appendleft(worker.request)
+        worker.request = None
+
+    def _reject(self, why: str) -> None:
+        self.rejected += 1
+        self.notes.append(("reject", why))
+
+
+class GuideQueueState:
+    """The ZeroMQ Guide's ppqueue.py decisions, kept small and faithful to show its bugs.
+
+    Any message from a worker, a heartbeat included, puts it (back) on the ready list, so a
+    busy worker that heartbeats is handed a second request. Busy workers are not tracked, so
+    one that dies takes its request with it; heartbeats go only to ready workers, and only
+    when a worker message has just arrived. Same interface as `QueueState`.
+    """
+
+    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0):
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.ready: dict[bytes, float] = {}  # identity -> expires_at, oldest first
+        self.heartbeat_at = now + heartbeat_interval
+        self.rejected = 0
+        self.to_workers: list[tuple[bytes, list[bytes]]] = []
+        self.to_clients: list[list[bytes]] = []
+        self.notes: list[tuple[str, str]] = []
+
+    @property
+    def accepting(self) -> bool:
+        return bool(self.ready)
+
+    def on_request(self, frames: list[bytes], now: float) -> None:
+        identity = next(iter(self.ready))
+        del self.ready[identity]
+        self.to_workers.append((identity, frames))
+
+    def on_worker_message(self, frames: list[bytes], now: float) -> None:
+        identity, message = frames[0], frames[1:]
+        self.ready.pop(identity, None)
+        self.ready[identity] = now + self.heartbeat_interval * self.liveness  # the bug
+        if len(message) > 1:
+            self.to_clients.append(message)
+        elif message[0] not in COMMAND_NAMES:
+            self.rejected += 1
+            self.notes.append(("reject", f"from {_name(identity)}: {describe(message)}"))
+        if now >= self.heartbeat_at:
+            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.ready)
+            self.heartbeat_at = now + self.heartbeat_interval
+
+    def tick(self, now: float) -> None:
+        for identity, expires_at in list(self.ready.items()):
+            if now < expires_at:
+                break
+            del self.ready[identity]
+            self.notes.append(("purge", _name(identity)))
+
+    def next_wakeup(self) -> float:
+        return min([self.heartbeat_at, *self.ready.values()])
+
+
+# -- the worker's decisions ---------------------------------------------------------------
+WorkerAction = Literal["heartbeat", "disconnect", "reconnect"]
+
+
+class WorkerLiveness:
+    """When a worker heartbeats, when it gives its queue up for dead, when it reconnects.
+
+    Every `heartbeat_interval` without a message from the queue costs one point of
+    `liveness`; at zero the worker disconnects and waits `backoff` before reconnecting. The
+    wait doubles at each failed attempt, up to `reconnect_max`, and is back to
+    `reconnect_min` as soon as the queue is heard from again.
+    """
+
+    def __init__(
+        self,
+        heartbeat_interval: float = 1.0,
+        liveness: int = 3,
+        reconnect_min: float = 1.0,
+        reconnect_max: float = 32.0,
+    ) -> None:
+        if heartbeat_interval <= 0 or liveness < 1 or not 0 < reconnect_min <= reconnect_max:
+            raise ValueError("need heartbeat_interval > 0, liveness >= 1, "
+                             "0 < reconnect_min <= reconnect_max")
+        self.heartbeat_interval = heartbeat_interval
+        self.max_liveness = liveness
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
+        self.liveness = 0
+        self.connected = False
+        self.backoff = reconnect_min  # the wait before the next reconnection
+        self.waited = 0.0  # the wait chosen at the last disconnection
+        self.heartbeat_at = self.check_at = self.reconnect_at = 0.0
+
+    def on_connect(self, now: float) -> None:
+        """Just connected and sent READY: full liveness, first heartbeat one interval away."""
+        self.connected = True
+        self.liveness = self.max_liveness
+        self.heartbeat_at = self.check_at = now + self.heartbeat_interval
+
+    def on_message(self, now: float) -> None:
+        """Anything from the queue: it is alive, and reconnecting works again."""
+        self.liveness = self.max_liveness
+        self.check_at = now + self.heartbeat_interval
+        self.backoff = self.reconnect_min
+
+    def tick(self, now: float) -> WorkerAction | None:
+        """What to do now, if anything; call again until it returns None."""
+        if not self.connected:
+            return "reconnect" if now >= self.reconnect_at else None
+        if now >= self.check_at:
+            self.liveness -= 1
+            self.check_at += self.heartbeat_interval
+            if self.liveness == 0:
+                self.connected = False
+                self.reconnect_at = now + self.backoff
+                self.waited, self.backoff = self.backoff, min(2 * self.backoff,
+                                                              self.reconnect_max)
+                return "disconnect"
+            return self.tick(now)
+        if now >= self.heartbeat_at:
+            self.heartbeat_at = now + self.heartbeat_interval
+            return "heartbeat"
+        return None
+
+    def next_wakeup(self) -> float:
+        if not self.connected:
+            return self.reconnect_at
+        return min(self.heartbeat_at, self.check_at)
+
+
+# -- the socket loops ---------------------------------------------------------------------
+class ParanoidQueue(Actor):
+    """A ROUTER frontend for clients (REQ, Lazy Pirate) and a ROUTER backend for workers.
+
+    The queue records its arrows to and from workers (it knows their names); clients record
+    their own. `trace_messages=False` keeps only the notable events (purge, requeue,
+    reject), which is what a busy queue wants: a trace line per message costs throughput.
+    `logic=GuideQueueState` runs the Guide's decisions on the same sockets.
+    """
+
+    def __init__(
+        self,
+        name: str = "queue",
+        *,
+        frontend: str = LOCAL,
+        backend: str = LOCAL,
+        heartbeat_interval: float = 0.1,
+        liveness: int = 3,
+        trace: Trace | None = None,
+        trace_messages: bool = True,
+        logic: type[QueueState] | type[GuideQueueState] = QueueState,
+    ) -> None:
+        super().__init__(name, trace)
+        self.frontend_at, self.backend_at = frontend, backend
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.trace_messages = trace_messages
+        self.state = logic(heartbeat_interval, liveness, time.monotonic())
+
+    def setup(self) -> None:
+        self.frontend = self.socket(zmq.ROUTER)
+        self.backend = self.socket(zmq.ROUTER)
+        self.backend.router_handover = 1  # a worker reconnecting under its name takes over
+        self.frontend_endpoint = bind_when_free(self.frontend, self.frontend_at, pause=self.pause)
+        self.backend_endpoint = bind_when_free(self.backend, self.backend_at, pause=self.pause)
+        self.trace.name_endpoint(self.frontend_endpoint, self.name)
+        self.trace.name_endpoint(self.backend_endpoint, self.name)
+
+    def run(self) -> None:
+        state, frontend, backend = self.state, self.frontend, self.backend
+        both, workers_only = (frontend, backend), (backend,)
+        while True:
+            timeout = max(0.0, state.next_wakeup() - time.monotonic())
+            readable = self.poll(both if state.accepting else workers_only, timeout)
+            now = time.monotonic()
+            # one message per readable socket per pass: polling again is cheaper than the
+            # exception a non-blocking read raises on an empty socket
+            if backend in readable:
+                frames = backend.recv_multipart()
+                if self.trace_messages:
+                    self.trace.add(self.name, "recv", describe(frames[1:]), peer=_name(frames[0]))
+                state.on_worker_message(frames, now)
+            # a worker that just replied gets the next request in the same pass; requests
+            # stay in the socket while no worker is ready: nothing is lost
+            if state.accepting and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
+                state.on_request(frontend.recv_multipart(), now)
+            state.tick(now)
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send what the state decided, and record it."""
+        state, backend = self.state, self.backend
+        for kind, detail in state.notes:  # first: a purge comes before the requeued send
+            self.trace.add(self.name, kind, detail)
+        state.notes.clear()
+        for identity, message in state.to_workers:
+            backend.send(identity, zmq.SNDMORE)
+            backend.send_multipart(message)
+            if self.trace_messages:
+                self.trace.add(self.name, "send", describe(message), peer=_name(identity))
+        state.to_workers.clear()
+        for message in state.to_clients:
+            self.frontend.send_multipart(message)
+        state.to_clients.clear()
+
+
+class ParanoidWorker(Actor):
+    """A DEALER worker (identity = its name) that echoes every request with its envelope.
+
+    Work never blocks heartbeats: a request's reply is scheduled `work_s` ahead and sent
+    from the same poll loop that heartbeats. Faults (`Faults`) are counted per request:
+    crash (the thread ends, the request is lost), drop (never answered), freeze (silent for
+    `freeze_s`, connection kept: no heartbeats, nothing read) and slow work.
+    """
+
+    def __init__(
+        self,
+        name: str = "worker",
+        *,
+        connect: str,
+        heartbeat_interval: float = 0.1,
+        liveness: int = 3,
+        work_s: float = 0.0,
+        reconnect_min: float = 0.1,
+        reconnect_max: float = 1.0,
+        faults: Faults = NONE,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(name, trace)
+        self.endpoint = connect
+        self.work_s = work_s
+        self.faults = faults
+        self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
+                                       reconnect_max)
+        self.dealer: zmq.Socket | None = None
+        self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
+        self.received = self.answered = self.reconnects = 0
+        self.crashed = False
+
+    def setup(self) -> None:
+        self._connect()
+
+    def _connect(self) -> None:
+        self.dealer = self.socket(zmq.DEALER)
+        self.dealer.identity = self.name.encode()
+        self.dealer.connect(self.endpoint)
+        self.dealer.send(PPP_READY)
+        self.liveness.on_connect(time.monotonic())
+
+    def run(self) -> None:
+        while True:
+            wakeup = self.liveness.next_wakeup()
+            if self.work:
+                wakeup = min(wakeup, self.work[0][0])
+            sockets = (self.dealer,) if self.dealer is not None else ()
+            # read before judging liveness: after a freeze, the queue's messages are waiting
+            if self.poll(sockets, max(0.0, wakeup - time.monotonic())):
+                outcome = self._receive()
+                if outcome == "crash":
+                    return
+                if outcome == "froze":
+                    continue  # read what arrived meanwhile before judging the queue
+            now = time.monotonic()
+            while self.work and self.work[0][0] <= now:
+                self._reply(self.work.popleft()[1])
+            while action := self.liveness.tick(now):
+                self._act(action)
+
+    def _act(self, action: WorkerAction) -> None:
+        if action == "heartbeat":
+            assert self.dealer is not None
+            self.dealer.send(PPP_HEARTBEAT)
+        elif action == "disconnect":
+            assert self.dealer is not None
+            self.close(self.dealer)
+            self.dealer = None
+            lost = ", abandoning " + ",".join(describe(r) for _, r in self.work)
+            self.trace.add(self.name, "backoff", f"queue silent; reconnecting in "
+                           f"{self.liveness.waited:g} s{lost if self.work else ''}")
+            self.work.clear()
+        else:
+            self._connect()
+            self.reconnects += 1
+            self.trace.add(self.name, "reconnect", f"READY again (#{self.reconnects})")
+
+    def _receive(self) -> str | None:
+        assert self.dealer is not None
+        message = self.dealer.recv_multipart()
+        self.liveness.on_message(time.monotonic())
+        if len(message) > 1:
+            return self._accept(message)
+        return None
+
+    def _accept(self, request: list[bytes]) -> str | None:
+        """Schedule a request's reply, or apply the fault this request number draws;
+        "crash" or "froze" tell the loop what happened."""
+        self.received += 1
+        decision = self.faults.decide(self.received)
+        if decision.action == "crash":
+            self.crashed = True
+            self.trace.add(self.name, "crash", f"on request #{self.received}")
+            return "crash"
+        if decision.frozen:
+            self.trace.add(self.name, "freeze", f"{self.faults.freeze_s:g} s, no heartbeats")
+            self.pause(self.faults.freeze_s)
+        if decision.action == "drop":
+            self.trace.add(self.name, "drop", describe(request))
+        else:
+            busy_until = self.work[-1][0] if self.work else time.monotonic()
+            self.work.append((busy_until + self.work_s + self.faults.slow_s, request))
+        return "froze" if decision.frozen else None
+
+    def _reply(self, request: list[bytes]) -> None:
+        assert self.dealer is not None
+        self.answered += 1  # counted before the client can see the reply
+        self.dealer.send_multipart(request)
