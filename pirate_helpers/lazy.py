@@ -30,12 +30,67 @@ class ServerUnavailable(Exception):
         self.timeout = timeout
 
 
-class LazyServer(Actor):
-    """A REP server that echoes every request (all frames), with faults on purpose.
+class StrictEcho(Actor):
+    """Echo every request on a strict request-reply socket (REP or REQ), with faults.
 
-    A REP socket must reply before it may receive again, so to *drop* a request (the article's
-    `continue`, which breaks its REP) this server closes its socket and binds a fresh one at
-    the same endpoint: the pending request is forgotten, just as if it had been lost.
+    Such a socket must reply before it may receive again, so a request can only be *dropped*
+    by throwing the socket away and opening a fresh one: the pending request is forgotten,
+    just as if it had been lost. (The article's server `continue`s instead, and its REP is
+    broken from then on.) `fresh_socket()` is all that differs between a REP server and a
+    REQ worker.
+    """
+
+    def __init__(
+        self, name: str, *, work_s: float = 0.0, faults: Faults = NONE, trace: Trace | None = None
+    ) -> None:
+        super().__init__(name, trace)
+        self.work_s = work_s
+        self.faults = faults
+        self.received = self.answered = self.dropped = self.rejected = 0
+        self.crashed = False
+
+    def fresh_socket(self) -> zmq.Socket:
+        raise NotImplementedError
+
+    def shown(self, request: list[bytes]) -> str:
+        """How the trace shows a request."""
+        return show_bytes(request)
+
+    def setup(self) -> None:
+        self.strict = self.fresh_socket()
+
+    def run(self) -> None:
+        while True:
+            self.poll([self.strict], None)
+            try:
+                request = self.strict.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:  # the socket woke us for a malformed message and discarded it
+                self.rejected += 1
+                self.trace.add(self.name, "reject", "malformed message (no envelope)")
+                continue
+            self.received += 1
+            self.trace.add(self.name, "recv", self.shown(request))
+            decision = self.faults.decide(self.received)
+            if decision.action == "crash":
+                self.crashed = True
+                self.trace.add(self.name, "crash", f"on request #{self.received}")
+                return
+            if decision.frozen:
+                self.trace.add(self.name, "freeze", f"{decision.delay_s:g} s")
+            self.pause(decision.delay_s + self.work_s)
+            if decision.action == "drop":
+                self.dropped += 1
+                self.trace.add(self.name, "drop", self.shown(request))
+                self.close(self.strict)
+                self.strict = self.fresh_socket()
+                continue
+            self.answered += 1  # counted before the client can see the reply
+            self.trace.add(self.name, "reply", self.shown(request))
+            self.strict.send_multipart(request)
+
+
+class LazyServer(StrictEcho):
+    """A REP server that echoes every request (all frames), with faults on purpose.
 
     With `connect=` it connects instead of binding: that is the article's Simple Pirate
     worker, a plain REP behind a ROUTER-DEALER proxy.
@@ -51,61 +106,22 @@ class LazyServer(Actor):
         faults: Faults = NONE,
         trace: Trace | None = None,
     ) -> None:
-        super().__init__(name, trace)
-        self.bind_to = bind
-        self.connect_to = connect
-        self.work_s = work_s
-        self.faults = faults
-        self.endpoint = ""
-        self.received = self.answered = self.dropped = self.rejected = 0
-        self.crashed = False
+        super().__init__(name, work_s=work_s, faults=faults, trace=trace)
+        self.endpoint = connect or bind
+        self.binds = connect is None
 
     def setup(self) -> None:
-        self.rep = self._open(self.connect_to or self.bind_to)
-        if self.connect_to is None:
+        super().setup()
+        if self.binds:
             self.trace.name_endpoint(self.endpoint, self.name)
 
-    def run(self) -> None:
-        while True:
-            self.poll([self.rep], None)
-            try:
-                request = self.rep.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:  # REP woke us for a malformed message and discarded it
-                self.rejected += 1
-                self.trace.add(self.name, "reject", "malformed message (no envelope)")
-                continue
-            self.received += 1
-            self.trace.add(self.name, "recv", show_bytes(request))
-            decision = self.faults.decide(self.received)
-            if decision.action == "crash":
-                self.crashed = True
-                self.trace.add(self.name, "crash", f"on request #{self.received}")
-                return
-            if decision.frozen:
-                self.trace.add(self.name, "freeze", f"{decision.delay_s:g} s")
-            self.pause(decision.delay_s + self.work_s)
-            if decision.action == "drop":
-                self.dropped += 1
-                self.trace.add(self.name, "drop", show_bytes(request))
-                self._reset()
-                continue
-            self.answered += 1  # counted before the client can see the reply
-            self.trace.add(self.name, "reply", show_bytes(request))
-            self.rep.send_multipart(request)
-
-    def _reset(self) -> None:
-        """Replace the REP socket: the only correct way for a REP to skip a reply."""
-        self.close(self.rep)
-        self.rep = self._open(self.endpoint)
-
-    def _open(self, endpoint: str) -> zmq.Socket:
-        """A new REP at `endpoint`, waiting (bounded) while a closed socket frees the port."""
+    def fresh_socket(self) -> zmq.Socket:
+        """A new REP; rebinding waits (bounded) while the closed one frees the port."""
         rep = self.socket(zmq.REP)
-        if self.connect_to is not None:
-            rep.connect(endpoint)
-            self.endpoint = endpoint
-            return rep
-        self.endpoint = bind_when_free(rep, endpoint, pause=self.pause)
+        if self.binds:
+            self.endpoint = bind_when_free(rep, self.endpoint, pause=self.pause)
+        else:
+            rep.connect(self.endpoint)
         return rep
 
 

@@ -30,7 +30,7 @@ from zmq.utils.monitor import recv_monitor_message
 from .actor import Actor
 from .endpoints import LOCAL, bind
 from .faults import NONE, Faults
-from .lazy import LazyClient, LazyServer, ServerUnavailable
+from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .trace import Trace, show_bytes
 
 READY = b"\x01"
@@ -233,8 +233,8 @@ class SimplePirateQueue(Actor):
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
 
 
-class SimpleWorker(Actor):
-    """A REQ worker: READY once, then echo every request (envelope and body) unchanged.
+class SimpleWorker(StrictEcho):
+    """A REQ worker: READY, then echo every request (envelope and body) unchanged.
 
     Its identity is its name, so the queue's trace reads "queue ->> w1". Faults come from the
     shared vocabulary: a crash ends the worker with its request; a drop makes it start over
@@ -250,48 +250,18 @@ class SimpleWorker(Actor):
         faults: Faults = NONE,
         trace: Trace | None = None,
     ) -> None:
-        super().__init__(name, trace)
+        super().__init__(name, work_s=work_s, faults=faults, trace=trace)
         self.endpoint = connect
-        self.work_s = work_s
-        self.faults = faults
-        self.received = self.answered = self.dropped = 0
-        self.crashed = False
 
-    def setup(self) -> None:
-        self.req = self._join()
-
-    def run(self) -> None:
-        while True:
-            self.poll([self.req], None)
-            try:
-                request = self.req.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:  # REQ woke us for a malformed message and discarded it
-                continue
-            self.received += 1
-            self.trace.add(self.name, "work", show_bytes(request[-1:]))
-            decision = self.faults.decide(self.received)
-            if decision.action == "crash":
-                self.crashed = True
-                self.trace.add(self.name, "crash", f"on request #{self.received}")
-                return
-            if decision.frozen:
-                self.trace.add(self.name, "freeze", f"{decision.delay_s:g} s")
-            self.pause(decision.delay_s + self.work_s)
-            if decision.action == "drop":
-                self.dropped += 1
-                self.trace.add(self.name, "drop", show_bytes(request[-1:]))
-                self.close(self.req)
-                self.req = self._join()
-                continue
-            self.req.send_multipart(request)
-            self.answered += 1
-
-    def _join(self) -> zmq.Socket:
+    def fresh_socket(self) -> zmq.Socket:
         req = self.socket(zmq.REQ)
         req.routing_id = self.name.encode()
         req.connect(self.endpoint)
         req.send(READY)
         return req
+
+    def shown(self, request: list[bytes]) -> str:
+        return show_bytes(request[-1:])  # the body, not the client's binary address
 
 
 # -- The article's version: zmq.proxy over ROUTER-DEALER, REP workers, a client that gives up --
