@@ -77,10 +77,13 @@ def faults_from(args: argparse.Namespace) -> Faults:
     )
 
 
+TRACE_KEPT = 1000  # a role prints its events; it need not hold a workshop's worth of them
+
+
 def make_trace(args: argparse.Namespace) -> Trace:
     if args.quiet:
-        return Trace()
-    return Trace(on_event=lambda event: print(event, flush=True))
+        return Trace(keep=TRACE_KEPT)
+    return Trace(on_event=lambda event: print(event, flush=True), keep=TRACE_KEPT)
 
 
 def say(role_name: str, text: str, *, error: bool = False) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,13 +38,16 @@ class Trace:
     """Events from many threads, in the order they happened.
 
     `on_event` (optional) is called with each event as it is added: the command line uses it
-    to print a log line; notebooks leave it unset and read the trace afterwards.
+    to print a log line; notebooks leave it unset and read the trace afterwards. `keep`
+    bounds memory for processes that run for hours: only the newest `keep` events stay.
     """
 
-    def __init__(self, on_event: Callable[[Event], None] | None = None) -> None:
+    def __init__(
+        self, on_event: Callable[[Event], None] | None = None, keep: int | None = None
+    ) -> None:
         self._lock = threading.RLock()  # reentrant: a wait_for condition may read the trace
         self._changed = threading.Condition(self._lock)
-        self._events: list[Event] = []
+        self._events: deque[Event] = deque(maxlen=keep)
         self._names: dict[str, str] = {}
         self._start = time.monotonic()
         self._on_event = on_event

@@ -80,3 +80,10 @@ def test_wait_for_wakes_at_each_new_event_and_gives_up_after_its_timeout():
     assert trace.wait_for(lambda: trace.count("tick") == 3, timeout=5)
     adder.join(5)
     assert not trace.wait_for(lambda: trace.count("tick") == 4, timeout=0.05)
+
+
+def test_a_bounded_trace_keeps_only_the_newest_events():
+    trace = Trace(keep=3)
+    for n in range(10):
+        trace.add("a", "send", str(n))
+    assert [event.detail for event in trace.events] == ["7", "8", "9"]
