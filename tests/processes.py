@@ -57,6 +57,8 @@ class Role:
             return self.process.wait(timeout)
         finally:
             self.process.kill()
+            self.process.wait(timeout)
+            self._reader.join(timeout)  # the pipe ends with the process: read every line
             self.stderr += self.process.stderr.read()
             self.process.stdout.close()
             self.process.stderr.close()
