@@ -2,6 +2,7 @@
 them, and that a dashboard stops with its queue."""
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,7 +18,7 @@ from pirate_helpers import (
 )
 from pirate_helpers.simple import SimplePirateQueue, SimpleWorker
 from pirate_helpers.timeline import timeline
-from pirate_helpers.widgets import Dashboard, render
+from pirate_helpers.widgets import Dashboard, render, with_clients
 
 
 @pytest.fixture(autouse=True)
@@ -119,3 +120,16 @@ def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeue
     queue.stop()
     assert dashboard.join(5), "the dashboard stops with its queue"
     assert "w1: expired" in dashboard.widget.value and "w2: ready" in dashboard.widget.value
+
+
+def test_with_clients_adds_their_retries_and_their_replies_unless_the_queue_counts_them():
+    def client(answered, timeouts, gave_up):
+        return SimpleNamespace(answered=answered, timeouts=timeouts, mismatched=0,
+                               gave_up=gave_up)
+
+    clients = [client(3, 2, 1)]
+    paranoid = with_clients(lambda: {"workers": {}, "counts": {"requeued": 1}}, clients)
+    clients.append(client(4, 1, 0))
+    assert paranoid()["counts"] == {"requeued": 1, "answered": 7, "retried": 2}
+    simple = with_clients(lambda: {"workers": {}, "counts": {"answered": 9}}, clients)
+    assert simple()["counts"] == {"answered": 9, "retried": 2}
