@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,15 +143,31 @@ def test_lesson_renders_and_runs_in_jupyterlab(lab, browser, notebook):
         assert page.get_by_text("Error displaying widget").count() == 0
         assert page.get_by_text("Loading widget...").count() == 0
 
-    # the screenshot shows the first picture drawn from a real run, else the first diagram
-    for selector in (".jp-OutputArea .jp-RenderedMermaid", ".jp-OutputArea .jp-RenderedImage",
+    if "Dashboard(" in notebook.read_text():
+        check_dashboards(page, notebook.stem)
+
+    # the screenshot shows the first picture drawn from a real run (a timeline, else a
+    # sequence diagram), else the first diagram; its top at the top, so a tall one still reads
+    for selector in (".jp-OutputArea .jp-RenderedImage", ".jp-OutputArea .jp-RenderedMermaid",
                      ".jp-RenderedMermaid"):
         if page.locator(selector).count():
-            page.locator(selector).first.scroll_into_view_if_needed()
+            page.locator(selector).first.evaluate("el => el.scrollIntoView({block: 'start'})")
             break
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{notebook.stem}.png"))
     page.close()
+
+
+def check_dashboards(page: Page, stem: str) -> None:
+    """Every live dashboard drew its workers (a view still saying "no workers" never got a
+    snapshot); the last one, as the lesson leaves it, is saved as a screenshot."""
+    dashboards = page.locator(".pirate-dashboard")
+    dashboards.first.wait_for(timeout=30_000)
+    shown = dashboards.all_inner_texts()
+    assert all(re.search(r": (ready|busy|expired)", text) for text in shown), shown
+    dashboards.last.evaluate("el => el.scrollIntoView({block: 'start'})")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{stem}-dashboard.png"))
 
 
 def test_an_experiments_run_button_gives_its_result(lab, browser):

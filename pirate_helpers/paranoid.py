@@ -389,6 +389,30 @@ class ParanoidQueue(Actor):
             self.frontend.send_multipart(message)
         state.to_clients.clear()
 
+    # -- read from any thread -------------------------------------------------------------
+    def snapshot(self, expired_shown: int = 5) -> dict:
+        """What a live dashboard shows: each worker ready, busy or expired, and the counts.
+
+        The loop takes no lock (it is the hot path), so this reads copies CPython makes in
+        one step (a dict's values, a length): a moment old, never torn. "expired" lists the
+        last `expired_shown` workers this queue purged (read from its trace) and has not
+        heard from since. Answers and retries are the clients' to count. Needs `QueueState`
+        (the Guide's model tracks no busy workers).
+        """
+        tracked = list(self.state.workers.values())
+        workers = {_name(w.identity): "ready" if w.request is None else "busy" for w in tracked}
+        expired: list[str] = []
+        for purge in reversed(self.trace.of(self.name, "purge")):
+            name = purge.detail.partition(" silent for ")[0]
+            if name not in workers and name not in expired:
+                expired.append(name)
+        workers.update((name, "expired") for name in expired[:expired_shown])
+        counts = {"in flight": sum(w.request is not None for w in tracked),
+                  "waiting": len(self.state.pending),
+                  "requeued": self.trace.count("requeue", self.name),
+                  "rejected": self.state.rejected}
+        return {"workers": workers, "counts": counts}
+
 
 class ParanoidWorker(Actor):
     """A DEALER worker (identity = its name) that echoes every request with its envelope.

@@ -232,6 +232,17 @@ class SimplePirateQueue(Actor):
         """Wait (bounded) until `count` workers are on the ready list."""
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
 
+    def snapshot(self) -> dict:
+        """What a live dashboard shows (`pirate_helpers.widgets`): each worker as the queue
+        sees it, and the counts. A dead worker stays "busy": the queue cannot see it die."""
+        with self.changes:
+            workers = {_name(worker): "ready" for worker in self.lru.ready}
+            workers.update((_name(worker), "busy") for worker in self.lru.busy)
+            counts = {"in flight": len(self.lru.busy), "waiting": len(self.lru.waiting),
+                      "answered": self.lru.answered, "lost": self.lru.lost,
+                      "rejected": self.rejected}
+        return {"workers": workers, "counts": counts}
+
 
 class SimpleWorker(StrictEcho):
     """A REQ worker: READY, then echo every request (envelope and body) unchanged.

@@ -21,7 +21,7 @@ MARKS = {
     "crash": ("*", "tab:red", "crash"),
     "drop": ("v", "tab:gray", "dropped request"),
     "freeze": ("s", "tab:cyan", "freeze"),
-    "expire": ("D", "tab:purple", "expired"),
+    "purge": ("D", "tab:purple", "expired (purged)"),
     "reject": ("^", "tab:brown", "rejected"),
     "reconnect": ("P", "tab:green", "reconnect"),
     "backoff": ("<", "tab:olive", "back off"),

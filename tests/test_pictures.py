@@ -1,10 +1,31 @@
-"""The timeline and the live dashboard: what they draw, and that the dashboard stops."""
+"""The timeline and the live dashboard: what they draw, what the queues' snapshots tell
+them, and that a dashboard stops with its queue."""
 
 import threading
+from types import SimpleNamespace
 
-from pirate_helpers import Actor, Trace
+import pytest
+
+from pirate_helpers import (
+    Actor,
+    Faults,
+    LazyClient,
+    LazyPirateClient,
+    ParanoidQueue,
+    ParanoidWorker,
+    Trace,
+    stop_all,
+)
+from pirate_helpers.simple import SimplePirateQueue, SimpleWorker
 from pirate_helpers.timeline import timeline
-from pirate_helpers.widgets import Dashboard, render
+from pirate_helpers.widgets import Dashboard, render, with_clients
+
+
+@pytest.fixture(autouse=True)
+def stop_actors():
+    """Stop whatever a test started, re-raising any actor's error."""
+    yield
+    stop_all()
 
 
 def lazy_story() -> Trace:
@@ -66,3 +87,49 @@ def test_dashboard_follows_its_actor_and_stops_with_it():
     assert "w1: ready" in dashboard.widget.value
     assert dashboard.updates >= 3
     dashboard.stop()
+
+
+def test_simple_snapshot_shows_a_dead_worker_busy_with_its_request_and_the_counts():
+    queue = SimplePirateQueue().start()
+    for name, faults in (("doomed", Faults(crash_after=1)), ("steady", Faults())):
+        SimpleWorker(name, connect=queue.backend_endpoint, faults=faults).start()
+    assert queue.wait_for_workers(2)
+    client = LazyClient(queue.frontend_endpoint, requests=8, timeout=0.3).start()
+    assert client.join(10) and client.client.timeouts == 1
+    assert queue.snapshot() == {
+        "workers": {"doomed": "busy", "steady": "ready"},
+        "counts": {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0, "rejected": 0},
+    }
+
+
+def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeued():
+    options = {"heartbeat_interval": 0.05, "liveness": 3}
+    queue = ParanoidQueue(**options).start()
+    ParanoidWorker("w1", connect=queue.backend_endpoint, faults=Faults(crash_after=0),
+                   **options).start()
+    assert queue.trace.wait_for(lambda: queue.state.ready, 5)
+    ParanoidWorker("w2", connect=queue.backend_endpoint, **options).start()
+    dashboard = Dashboard(queue.snapshot, watch=queue, interval=0.01).start()
+    with LazyPirateClient(queue.frontend_endpoint, timeout=3, retries=1) as client:
+        assert client.request(b"held by w1") == [b"held by w1"]
+    assert queue.snapshot() == {
+        "workers": {"w1": "expired", "w2": "ready"},
+        "counts": {"in flight": 0, "waiting": 0, "requeued": 1, "rejected": 0},
+    }
+    assert "w1" not in queue.snapshot(expired_shown=0)["workers"], "the record is bounded"
+    queue.stop()
+    assert dashboard.join(5), "the dashboard stops with its queue"
+    assert "w1: expired" in dashboard.widget.value and "w2: ready" in dashboard.widget.value
+
+
+def test_with_clients_adds_their_retries_and_their_replies_unless_the_queue_counts_them():
+    def client(answered, timeouts, gave_up):
+        return SimpleNamespace(answered=answered, timeouts=timeouts, mismatched=0,
+                               gave_up=gave_up)
+
+    clients = [client(3, 2, 1)]
+    paranoid = with_clients(lambda: {"workers": {}, "counts": {"requeued": 1}}, clients)
+    clients.append(client(4, 1, 0))
+    assert paranoid()["counts"] == {"requeued": 1, "answered": 7, "retried": 2}
+    simple = with_clients(lambda: {"workers": {}, "counts": {"answered": 9}}, clients)
+    assert simple()["counts"] == {"answered": 9, "retried": 2}
