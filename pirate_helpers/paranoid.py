@@ -38,6 +38,7 @@ PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
 PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
 COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
 READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
+PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 
 
 def describe(message: list[bytes]) -> str:
@@ -96,7 +97,8 @@ class QueueState:
         self.pending: deque[list[bytes]] = deque()
         self.heartbeat_at = now + heartbeat_interval
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
-        self.rejected = 0
+        self.rejected = self.answered = self.requeued = 0
+        self.purged: deque[bytes] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -142,6 +144,7 @@ class QueueState:
         size = envelope_size(message)
         if request is not None and size and message[:size] == request[:size]:
             worker.request = None
+            self.answered += 1
             self.to_clients.append(message)
             self._make_ready(worker)
         else:
@@ -153,6 +156,7 @@ class QueueState:
             return
         for worker in [w for w in self.workers.values() if w.expires_at <= now]:
             del self.workers[worker.identity]
+            self.purged.append(worker.identity)
             self.ready.pop(worker.identity, None)
             self.notes.append(("purge", f"{_name(worker.identity)} silent for "
                                f"{self.silence_limit:g} s"))
@@ -185,6 +189,7 @@ class QueueState:
         self.notes.append(("requeue", f"{describe(worker.request)} from "
                            f"{_name(worker.identity)}"))
         self.pending.appendleft(worker.request)
+        self.requeued += 1
         worker.request = None
 
     def _reject(self, why: str) -> None:
@@ -390,27 +395,22 @@ class ParanoidQueue(Actor):
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------
-    def snapshot(self, expired_shown: int = 5) -> dict:
+    def snapshot(self) -> dict:
         """What a live dashboard shows: each worker ready, busy or expired, and the counts.
 
         The loop takes no lock (it is the hot path), so this reads copies CPython makes in
-        one step (a dict's values, a length): a moment old, never torn. "expired" lists the
-        last `expired_shown` workers this queue purged (read from its trace) and has not
-        heard from since. Answers and retries are the clients' to count. Needs `QueueState`
-        (the Guide's model tracks no busy workers).
+        one step (a dict's values, a deque): a moment old, never torn. "expired" are workers
+        purged lately and not heard from since. Needs `QueueState` (the Guide's model tracks
+        no busy workers).
         """
-        tracked = list(self.state.workers.values())
+        state = self.state
+        tracked = list(state.workers.values())
         workers = {_name(w.identity): "ready" if w.request is None else "busy" for w in tracked}
-        expired: list[str] = []
-        for purge in reversed(self.trace.of(self.name, "purge")):
-            name = purge.detail.partition(" silent for ")[0]
-            if name not in workers and name not in expired:
-                expired.append(name)
-        workers.update((name, "expired") for name in expired[:expired_shown])
+        for identity in list(state.purged):
+            workers.setdefault(_name(identity), "expired")
         counts = {"in flight": sum(w.request is not None for w in tracked),
-                  "waiting": len(self.state.pending),
-                  "requeued": self.trace.count("requeue", self.name),
-                  "rejected": self.state.rejected}
+                  "waiting": len(state.pending), "answered": state.answered,
+                  "requeued": state.requeued, "rejected": state.rejected}
         return {"workers": workers, "counts": counts}
 
 

@@ -79,16 +79,13 @@ class Dashboard(Actor):
 
 def with_clients(snapshot: Callable[[], Snapshot], clients: list) -> Callable[[], Snapshot]:
     """`snapshot` plus what only the clients (`LazyPirateClient`s) know: how many requests
-    they retried, and how many replies they got if the queue counts none itself (the
-    Paranoid queue's loop keeps no tally). `clients` may grow while a dashboard runs."""
+    they retried. `clients` may grow while a dashboard runs."""
 
     def combined() -> Snapshot:
         view = snapshot()
-        counts = view["counts"]
-        counts.setdefault("answered", sum(client.answered for client in clients))
         # every failed try is followed by a retry, or by giving up
-        counts["retried"] = sum(client.timeouts + client.mismatched - client.gave_up
-                                for client in clients)
+        view["counts"]["retried"] = sum(client.timeouts + client.mismatched - client.gave_up
+                                        for client in clients)
         return view
 
     return combined
