@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/throughput.py [--seconds 1.0] [--rounds 3]
 
-For each broker (libzmq's ROUTER-DEALER `zmq.proxy`, our queue, and our queue running the
-Guide's ppqueue decisions) two `pirate paranoid-worker` echo processes (started afresh, same
-program) and the same pipelining DEALER client measure replies per second with 64 and with 1
-request in flight. Behind the proxy the workers' READY and heartbeats are simply dropped.
-The broker is pinned to core 0, everything else to core 1, which cuts the run-to-run spread
-on a 2-core machine. Each figure is the median of `--rounds` runs, and the ratios are
-against the proxy measured in the same run: a bare number would mean little elsewhere.
+For each broker (libzmq's ROUTER-DEALER `zmq.proxy`, a bare Python LRU loop, our queue, and
+our queue running the Guide's ppqueue decisions) two `pirate paranoid-worker` echo processes
+(started afresh, same program) and the same pipelining DEALER client measure replies per
+second with 64, 2 and 1 requests in flight. Behind the proxy the workers' READY and
+heartbeats are simply dropped. The broker is pinned to core 0, everything else to core 1,
+which cuts the run-to-run spread on a 2-core machine. Each figure is the median of
+`--rounds` runs, and the ratios are against the proxy measured in the same run: a bare
+number would mean little elsewhere.
 
 Why 2 in flight too: a Paranoid queue gives each worker one request at a time, so with two
 workers at most 2 requests are being worked on, however many the client sends; the proxy
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import deque
 
 import zmq
 
@@ -43,6 +45,9 @@ def serve_broker(kind: str) -> None:
         print(*endpoints, flush=True)
         zmq.proxy(frontend, backend)  # until the benchmark kills this process
         return
+    if kind == "bare":
+        serve_bare_lru()
+        return
     from pirate_helpers import GuideQueueState, ParanoidQueue, QueueState
 
     logic = GuideQueueState if kind == "guide" else QueueState
@@ -51,6 +56,31 @@ def serve_broker(kind: str) -> None:
     print(queue.frontend_endpoint, queue.backend_endpoint, flush=True)
     while queue.running:  # until the benchmark kills this process
         queue.join(1.0)
+
+
+def serve_bare_lru() -> None:
+    """The least a Python broker must do to give each worker one request at a time: an LRU
+    loop with no heartbeats, no expiry, no checks. Its figures are the ceiling ours can reach."""
+    context = zmq.Context()
+    frontend, backend = context.socket(zmq.ROUTER), context.socket(zmq.ROUTER)
+    frontend.bind("tcp://127.0.0.1:*")
+    backend.bind("tcp://127.0.0.1:*")
+    print(frontend.last_endpoint.decode(), backend.last_endpoint.decode(), flush=True)
+    both, workers_only = zmq.Poller(), zmq.Poller()
+    for poller, sockets in ((both, (frontend, backend)), (workers_only, (backend,))):
+        for sock in sockets:
+            poller.register(sock, zmq.POLLIN)
+    ready: deque[bytes] = deque()
+    while True:  # until the benchmark kills this process
+        readable = dict((both if ready else workers_only).poll())
+        if backend in readable:
+            worker, *message = backend.recv_multipart()
+            if len(message) > 1:  # a reply; READY and heartbeats are one frame
+                frontend.send_multipart(message)
+            if len(message) > 1 or message == [b"\x01"]:
+                ready.append(worker)
+        if ready and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
+            backend.send_multipart([ready.popleft(), *frontend.recv_multipart()])
 
 
 def pinned(cores: set[int]):
@@ -114,7 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per figure")
-    parser.add_argument("--serve", choices=["proxy", "paranoid", "guide"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["proxy", "bare", "paranoid", "guide"],
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve_broker(args.serve)
@@ -123,7 +154,7 @@ def main() -> None:
         sys.exit("this benchmark pins the broker and the rest to two different cores")
     os.sched_setaffinity(0, OTHER_CORES)
     rates = {kind: measure(kind, args.seconds, args.rounds)
-             for kind in ("proxy", "paranoid", "guide")}
+             for kind in ("proxy", "bare", "paranoid", "guide")}
     print(f"{'broker':<10}" + "".join(f"{f'{n} in flight':>24}" for n in IN_FLIGHT))
     for kind, by_flight in rates.items():
         cells = "".join(f"{by_flight[n]:>12,.0f} req/s {by_flight[n] / rates['proxy'][n]:>5.2f}x"
