@@ -190,24 +190,27 @@ def simple_queue(args: argparse.Namespace) -> int:
         f"frontend {queue.frontend_endpoint} backend {queue.backend_endpoint}"])
 
 
-def simple_worker_options(parser: argparse.ArgumentParser) -> None:
+def worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect", required=True, metavar="ENDPOINT",
-                        help="the queue's backend endpoint")
-    parser.add_argument("--name", metavar="NAME",
+                        help="the queue's backend, e.g. tcp://127.0.0.1:5556")
+    parser.add_argument("--name", metavar="NAME", default=f"worker-{os.getpid()}",
                         help="the worker's identity at the queue (default: worker-PID)")
     parser.add_argument("--work-ms", type=float, default=0.0, metavar="MS",
                         help="time spent on each request")
+
+
+def simple_worker_options(parser: argparse.ArgumentParser) -> None:
+    worker_options(parser)
     add_fault_options(parser)
 
 
 @role("simple-worker", "a Simple Pirate worker: says READY, then echoes every request",
       simple_worker_options)
 def simple_worker(args: argparse.Namespace) -> int:
-    name = args.name or f"worker-{os.getpid()}"
-    worker = SimpleWorker(name, connect=args.connect, work_s=args.work_ms / 1000,
+    worker = SimpleWorker(args.name, connect=args.connect, work_s=args.work_ms / 1000,
                           faults=faults_from(args), trace=make_trace(args))
     worker.start()
-    return serve("simple-worker", worker, announce=[f"{name} connected to {args.connect}"])
+    return serve("simple-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
 
 
 # -- Paranoid Pirate ------------------------------------------------------------------------
@@ -239,13 +242,8 @@ def paranoid_queue(args: argparse.Namespace) -> int:
 
 
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", required=True, metavar="ENDPOINT",
-                        help="the queue's backend, e.g. tcp://127.0.0.1:5556")
-    parser.add_argument("--name", metavar="NAME",
-                        help="identity on the queue (default: worker-PID)")
+    worker_options(parser)
     heartbeat_options(parser)
-    parser.add_argument("--work-ms", type=float, default=0.0, metavar="MS",
-                        help="time spent on each request")
     parser.add_argument("--reconnect-min-ms", type=float, default=1000, metavar="MS",
                         help="first wait before reconnecting to a silent queue (default 1000)")
     parser.add_argument("--reconnect-max-ms", type=float, default=32000, metavar="MS",
@@ -256,14 +254,14 @@ def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
 @role("paranoid-worker", "a Paranoid Pirate worker: echoes, heartbeats, reconnects",
       paranoid_worker_options)
 def paranoid_worker(args: argparse.Namespace) -> int:
-    name = args.name or f"worker-{os.getpid()}"
-    worker = ParanoidWorker(name, connect=args.connect, heartbeat_interval=args.heartbeat_ms / 1000,
+    worker = ParanoidWorker(args.name, connect=args.connect,
+                            heartbeat_interval=args.heartbeat_ms / 1000,
                             liveness=args.liveness, work_s=args.work_ms / 1000,
                             reconnect_min=args.reconnect_min_ms / 1000,
                             reconnect_max=args.reconnect_max_ms / 1000,
                             faults=faults_from(args), trace=make_trace(args))
     worker.start()
-    return serve("paranoid-worker", worker, announce=[f"{name} connected to {args.connect}"])
+    return serve("paranoid-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
 
 
 # -- the command line -----------------------------------------------------------------------
