@@ -178,16 +178,21 @@ def broker_options(parser: argparse.ArgumentParser) -> None:
                         help="where workers connect (default: 127.0.0.1, a random port)")
 
 
+def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue) -> int:
+    """Start a queue, say where clients and workers connect, and serve until stopped."""
+    queue.start()
+    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
+        warn_if_public(role_name, endpoint)
+    return serve(role_name, queue, announce=[f"frontend (clients) on {queue.frontend_endpoint}",
+                                             f"backend (workers) on {queue.backend_endpoint}"])
+
+
 @role("simple-queue", "the Simple Pirate queue: each request to the least recently used worker",
       broker_options)
 def simple_queue(args: argparse.Namespace) -> int:
     queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
                               trace=make_trace(args))
-    queue.start()
-    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
-        warn_if_public("simple-queue", endpoint)
-    return serve("simple-queue", queue, announce=[
-        f"frontend {queue.frontend_endpoint} backend {queue.backend_endpoint}"])
+    return serve_broker("simple-queue", queue)
 
 
 def worker_options(parser: argparse.ArgumentParser) -> None:
@@ -232,13 +237,7 @@ def paranoid_queue(args: argparse.Namespace) -> int:
     queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
                           heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
                           trace=make_trace(args), trace_messages=not args.quiet)
-    queue.start()
-    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
-        warn_if_public("paranoid-queue", endpoint)
-    return serve("paranoid-queue", queue, announce=[
-        f"frontend (clients) on {queue.frontend_endpoint}",
-        f"backend (workers) on {queue.backend_endpoint}",
-    ])
+    return serve_broker("paranoid-queue", queue)
 
 
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:

@@ -26,16 +26,16 @@ REBIND_TIMEOUT_S = 2.0
 
 def bind_when_free(
     socket: zmq.Socket,
-    endpoint: str = LOCAL,
+    endpoint: str,
     *,
+    pause: Callable[[float], None],
     timeout: float = REBIND_TIMEOUT_S,
-    pause: Callable[[float], None] = time.sleep,
 ) -> str:
     """`bind`, retrying for up to `timeout` s while the port is still taken.
 
     libzmq frees a closed socket's port asynchronously, so a server that rebinds the endpoint
-    it just left (or a restarted broker) can see EADDRINUSE for a moment. An actor passes its
-    own `pause` so it stays responsive to `stop()` while it waits.
+    it just left (or a restarted broker) can see EADDRINUSE for a moment. The caller is an
+    actor: it passes its own `pause`, so it stays responsive to `stop()` while it waits.
     """
     deadline = time.monotonic() + timeout
     while True:

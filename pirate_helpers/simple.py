@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -341,17 +341,9 @@ class ArticleClient(LazyClient):
     """
 
     def __init__(
-        self,
-        endpoint: str,
-        name: str = "article-client",
-        *,
-        requests: int = 10,
-        timeout: float = 0.25,
-        retries: int = 1,
-        trace: Trace | None = None,
+        self, endpoint: str, name: str = "article-client", *, retries: int = 1, **options: Any
     ) -> None:
-        super().__init__(endpoint, name, requests=requests, timeout=timeout, retries=retries,
-                         trace=trace)
+        super().__init__(endpoint, name, retries=retries, **options)
         self.dropped: list[bytes] = []
 
     def run(self) -> None:

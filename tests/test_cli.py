@@ -62,7 +62,8 @@ def test_binding_every_interface_is_warned_about():
 
 def test_simple_pirate_processes_answer_everything_through_a_worker_crash():
     with Role("simple-queue") as queue:
-        frontend, backend = queue.expect(r"frontend (\S+) backend (\S+)").groups()
+        frontend = queue.expect(r"frontend \(clients\) on (\S+)").group(1)
+        backend = queue.expect(r"backend \(workers\) on (\S+)").group(1)
         assert frontend.startswith("tcp://127.0.0.1:") and backend.startswith("tcp://127.0.0.1:")
         with Role("simple-worker", "--connect", backend, "--name", "doomed",
                   "--crash-after", "1") as doomed, \
