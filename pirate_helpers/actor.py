@@ -58,6 +58,7 @@ class Actor:
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self.cleanups: list[Callable[[], None]] = []  # run in the thread after its sockets close
         self.changes = threading.Condition()
 
     # -- the caller's side ------------------------------------------------------------------
@@ -214,6 +215,8 @@ class Actor:
             self._sockets.clear()
             self._pollers.clear()
             self._thread_pipe.close()
+            while self.cleanups:  # e.g. an authenticator's thread, before the context ends
+                self.cleanups.pop()()
             with self.changes:
                 self.changes.notify_all()
 

@@ -30,8 +30,9 @@ from typing import Literal
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free, connect, receive
+from .endpoints import LOCAL, receive
 from .faults import NONE, Faults
+from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 
 PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
@@ -359,8 +360,11 @@ class ParanoidQueue(Actor):
         trace: Trace | None = None,
         trace_messages: bool = True,
         logic: type[QueueState] | type[GuideQueueState] = QueueState,
+        security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, trace)
+        self.security = security
+        self.watches: list[HandshakeWatch] = []
         self.frontend_at, self.backend_at = frontend, backend
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
@@ -372,18 +376,29 @@ class ParanoidQueue(Actor):
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker reconnecting under its name takes over
         self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.frontend_endpoint = bind_when_free(self.frontend, self.frontend_at, pause=self.pause)
-        self.backend_endpoint = bind_when_free(self.backend, self.backend_at, pause=self.pause)
+        self.security.check(self.frontend_at)
+        self.security.check(self.backend_at)
+        self.security.start(self.context, self.cleanups)
+        self.watches = [HandshakeWatch(self.monitor, self.frontend),
+                        HandshakeWatch(self.monitor, self.backend)]
+        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_at,
+                                                    pause=self.pause)
+        self.backend_endpoint = self.security.bind(self.backend, self.backend_at,
+                                                   pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
-        both, workers_only = (frontend, backend), (backend,)
+        events = tuple(watch.events for watch in self.watches)
+        both, workers_only = (frontend, backend, *events), (backend, *events)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
+            for watch in self.watches:
+                if watch.events in readable:
+                    watch.read()
             # one message per readable socket per pass: polling again is cheaper than the
             # exception a non-blocking read raises on an empty socket
             if backend in readable:
@@ -435,6 +450,21 @@ class ParanoidQueue(Actor):
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------
+    @property
+    def join_clients(self) -> str:
+        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
+        return self.security.join(self.frontend_endpoint)
+
+    @property
+    def join_workers(self) -> str:
+        """What a worker on another machine pastes."""
+        return self.security.join(self.backend_endpoint)
+
+    @property
+    def handshake_failures(self) -> int:
+        """Peers that connected but failed the handshake (a wrong or missing key)."""
+        return sum(watch.failed for watch in self.watches)
+
     def snapshot(self) -> dict:
         """What a live dashboard shows: each worker ready, busy or expired, and the counts.
 
@@ -458,6 +488,8 @@ class ParanoidQueue(Actor):
 class ParanoidWorker(Actor):
     """A DEALER worker (identity = its name) that echoes every request with its envelope.
 
+    `connect` is the queue's backend endpoint or join token (`tcp://HOST:PORT/KEY`).
+
     Work never blocks heartbeats: a request's reply is scheduled `work_s` ahead and sent
     from the same poll loop that heartbeats. Faults (`Faults`) are counted per request:
     crash (the thread ends, the request is lost), drop (never answered), freeze (silent for
@@ -476,9 +508,11 @@ class ParanoidWorker(Actor):
         reconnect_max: float = 1.0,
         faults: Faults = NONE,
         trace: Trace | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         super().__init__(name, trace)
-        self.endpoint = connect
+        self.join_token = Join.parse(connect, keys)
+        self.endpoint = self.join_token.endpoint
         self.work_s = work_s
         self.faults = faults
         self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
@@ -494,7 +528,7 @@ class ParanoidWorker(Actor):
     def _connect(self) -> None:
         self.dealer = self.socket(zmq.DEALER)
         self.dealer.identity = self.name.encode()
-        connect(self.dealer, self.endpoint)
+        self.join_token.connect(self.dealer)
         self.dealer.send(PPP_READY)
         self.liveness.on_connect(time.monotonic())
 

@@ -31,9 +31,10 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .actor import Actor
-from .endpoints import LOCAL, bind, connect, receive
+from .endpoints import LOCAL, bind, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
+from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 
 READY = b"\x01"
@@ -168,10 +169,13 @@ class SimplePirateQueue(Actor):
         backend: str = LOCAL,
         max_waiting: int = MAX_WAITING,
         trace: Trace | None = None,
+        security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, trace)
         self.frontend_endpoint = frontend
         self.backend_endpoint = backend
+        self.security = security
+        self.watches: list[HandshakeWatch] = []
         self.lru = LruQueue(max_waiting)
         self.rejected = 0
         self.disconnects = 0  # worker connections libzmq saw close
@@ -181,15 +185,27 @@ class SimplePirateQueue(Actor):
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker back under its old name replaces the old one
         self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
-        self.backend_endpoint = bind(self.backend, self.backend_endpoint)
+        self.security.check(self.frontend_endpoint)
+        self.security.check(self.backend_endpoint)
+        self.security.start(self.context, self.cleanups)
+        self.watches = [HandshakeWatch(self.monitor, self.frontend),
+                        HandshakeWatch(self.monitor, self.backend)]
+        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_endpoint,
+                                                    pause=self.pause)
+        self.backend_endpoint = self.security.bind(self.backend, self.backend_endpoint,
+                                                   pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.backend_events = self.monitor(self.backend, zmq.EVENT_DISCONNECTED)
 
     def run(self) -> None:
+        watched = [self.frontend, self.backend, self.backend_events,
+                   *(watch.events for watch in self.watches)]
         while True:
-            readable = self.poll([self.frontend, self.backend, self.backend_events], None)
+            readable = self.poll(watched, None)
             with self.changes:
+                for watch in self.watches:
+                    if watch.events in readable:
+                        watch.read()
                 if self.backend_events in readable:
                     recv_monitor_message(self.backend_events)
                     self.disconnects += 1
@@ -253,6 +269,21 @@ class SimplePirateQueue(Actor):
         self.trace.add(self.name, "reject", f"from {sender}: {why}")
 
     # -- read from any thread -------------------------------------------------------------
+    @property
+    def join_clients(self) -> str:
+        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
+        return self.security.join(self.frontend_endpoint)
+
+    @property
+    def join_workers(self) -> str:
+        """What a worker on another machine pastes."""
+        return self.security.join(self.backend_endpoint)
+
+    @property
+    def handshake_failures(self) -> int:
+        """Peers that connected but failed the handshake (a wrong or missing key)."""
+        return sum(watch.failed for watch in self.watches)
+
     def ready_workers(self) -> list[str]:
         """Workers on the ready list, the next to get work first."""
         with self.changes:
@@ -305,16 +336,18 @@ class SimpleWorker(StrictEcho):
         work_s: float = 0.0,
         faults: Faults = NONE,
         trace: Trace | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         super().__init__(name, work_s=work_s, faults=faults, trace=trace)
-        self.endpoint = connect
+        self.join_token = Join.parse(connect, keys)
+        self.endpoint = self.join_token.endpoint
         self.reconnects = 0
 
     def fresh_socket(self) -> zmq.Socket:
         req = self.socket(zmq.REQ)
         req.routing_id = self.name.encode()
         self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
-        connect(req, self.endpoint)
+        self.join_token.connect(req)
         req.send(READY)
         return req
 

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from ..actor import Actor
-from ..endpoints import is_public
+from ..security import Security, is_loopback
 from ..trace import Event, Trace
 
 ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
@@ -148,7 +148,17 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
     return 0
 
 
-def warn_if_public(role_name: str, endpoint: str) -> None:
-    if is_public(endpoint):
-        say(role_name, f"listening on every interface ({endpoint}): anyone on the network "
-            "can reach it (fine for a classroom LAN, never the default)", error=True)
+def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> None:
+    """One warning line per endpoint that `--insecure` opens to the network."""
+    if security.mode != "insecure":
+        return
+    for endpoint in endpoints:
+        if not is_loopback(endpoint):
+            say(role_name, f"warning: --insecure: {endpoint} lets anyone on the network "
+                "connect, read and forge messages (fine for a trusted classroom LAN; "
+                "--curve is the safe choice)", error=True)
+
+
+def join_lines(security: Security, **endpoints: str) -> list[str]:
+    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
+    return [f"join ({who}): {security.join(endpoint)}" for who, endpoint in endpoints.items()]

@@ -10,21 +10,25 @@ from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
 from .common import (
     Terminated,
     exit_status,
+    join_lines,
     make_trace,
     raise_on_sigterm,
     role,
     say,
     serve,
-    warn_if_public,
+    warn_if_insecure,
 )
 from .options import (
     add_fault_options,
+    add_join_option,
+    add_security_options,
     add_work_option,
     bind_endpoint,
-    connect_endpoint,
+    client_keys,
     count,
     faults_from,
     milliseconds,
+    security_from,
 )
 
 
@@ -32,21 +36,25 @@ def lazy_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default=LOCAL, type=bind_endpoint, metavar="ENDPOINT",
                         help="where to listen (default: 127.0.0.1, a random port)")
     add_work_option(parser)
+    add_security_options(parser)
     add_fault_options(parser)
 
 
-@role("lazy-server", "a REP echo server, with faults on purpose", lazy_server_options)
+@role("lazy-server", "an echo server for REQ clients, with faults on purpose",
+      lazy_server_options)
 def lazy_server(args: argparse.Namespace) -> int:
     server = LazyServer("lazy-server", bind=args.bind, work_s=args.work_ms / 1000,
-                        faults=faults_from(args), trace=make_trace(args))
+                        faults=faults_from(args), security=security_from(args, args.bind),
+                        trace=make_trace(args))
     server.start()
-    warn_if_public("lazy-server", server.endpoint)
-    return serve("lazy-server", server, announce=[f"listening on {server.endpoint}"])
+    warn_if_insecure("lazy-server", server.security, server.endpoint)
+    return serve("lazy-server", server, announce=[
+        f"listening on {server.endpoint}",
+        *join_lines(server.security, clients=server.endpoint)])
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", required=True, type=connect_endpoint, metavar="ENDPOINT",
-                        help="the server's or queue's endpoint, e.g. tcp://127.0.0.1:5555")
+    add_join_option(parser, "the server's or queue's clients' join line")
     parser.add_argument("--requests", type=count, default=10, metavar="N",
                         help="how many requests to send: '1', '2', ... (default 10)")
     parser.add_argument("--timeout-ms", type=milliseconds, default=2500, metavar="MS",
@@ -60,8 +68,9 @@ def client_options(parser: argparse.ArgumentParser) -> None:
 def lazy_client(args: argparse.Namespace) -> int:
     started = time.monotonic()
     raise_on_sigterm()
-    with LazyPirateClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
-                          name="lazy-client", trace=make_trace(args)) as client:
+    with LazyPirateClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
+                          name="lazy-client", keys=client_keys(args),
+                          trace=make_trace(args)) as client:
 
         def summary() -> str:
             return (f"{client.answered} of {args.requests} answered, {client.timeouts} "

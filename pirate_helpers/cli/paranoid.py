@@ -11,10 +11,11 @@ from .options import (
     add_fault_options,
     add_heartbeat_options,
     add_worker_options,
+    client_keys,
     faults_from,
     milliseconds,
 )
-from .simple import serve_broker
+from .simple import broker_security, serve_broker
 
 
 def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,8 @@ def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
 def paranoid_queue(args: argparse.Namespace) -> int:
     queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
                           heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
-                          trace=make_trace(args), trace_messages=not args.quiet)
+                          security=broker_security(args), trace=make_trace(args),
+                          trace_messages=not args.quiet)
     return serve_broker("paranoid-queue", queue)
 
 
@@ -47,11 +49,12 @@ def paranoid_worker(args: argparse.Namespace) -> int:
     if args.reconnect_min_ms > args.reconnect_max_ms:
         raise UsageError(f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
                          f"--reconnect-min-ms {args.reconnect_min_ms:g}")
-    worker = ParanoidWorker(args.name, connect=args.connect,
+    worker = ParanoidWorker(args.name, connect=args.join, keys=client_keys(args),
                             heartbeat_interval=args.heartbeat_ms / 1000,
                             liveness=args.liveness, work_s=args.work_ms / 1000,
                             reconnect_min=args.reconnect_min_ms / 1000,
                             reconnect_max=args.reconnect_max_ms / 1000,
                             faults=faults_from(args), trace=make_trace(args))
     worker.start()
-    return serve("paranoid-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
+    return serve("paranoid-worker", worker,
+                 announce=[f"{args.name} connected to {args.join.endpoint}"])
