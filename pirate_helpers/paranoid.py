@@ -387,6 +387,7 @@ class ParanoidQueue(Actor):
                                                    pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend

@@ -178,7 +178,6 @@ class SimplePirateQueue(Actor):
         self.watches: list[HandshakeWatch] = []
         self.lru = LruQueue(max_waiting)
         self.rejected = 0
-        self.disconnects = 0  # worker connections libzmq saw close
 
     def setup(self) -> None:
         self.frontend = self.socket(zmq.ROUTER)
@@ -195,20 +194,16 @@ class SimplePirateQueue(Actor):
         self.backend_endpoint = self.security.bind(self.backend, self.backend_endpoint,
                                                    pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
-        self.backend_events = self.monitor(self.backend, zmq.EVENT_DISCONNECTED)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
-        watched = [self.frontend, self.backend, self.backend_events,
-                   *(watch.events for watch in self.watches)]
+        watched = [self.frontend, self.backend, *(watch.events for watch in self.watches)]
         while True:
             readable = self.poll(watched, None)
             with self.changes:
                 for watch in self.watches:
                     if watch.events in readable:
                         watch.read()
-                if self.backend_events in readable:
-                    recv_monitor_message(self.backend_events)
-                    self.disconnects += 1
                 for sock, handle in ((self.backend, self._from_worker),
                                      (self.frontend, self._from_client)):
                     if sock in readable:
@@ -297,10 +292,6 @@ class SimplePirateQueue(Actor):
     def wait_for_workers(self, count: int, timeout: float = 5.0) -> bool:
         """Wait (bounded) until `count` workers are on the ready list."""
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
-
-    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait (bounded) until libzmq has seen `count` worker connections close in all."""
-        return self.wait_until(lambda: self.disconnects >= count, timeout)
 
     def snapshot(self) -> dict:
         """What a live dashboard shows (`pirate_helpers.widgets`): each worker as the queue
