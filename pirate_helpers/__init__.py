@@ -19,6 +19,7 @@ from .paranoid import (
     QueueState,
     WorkerLiveness,
 )
+from .security import Join, KeyPair, Security
 from .trace import Event, Trace
 
 __all__ = [
@@ -30,12 +31,15 @@ __all__ = [
     "Event",
     "Faults",
     "GuideQueueState",
+    "Join",
+    "KeyPair",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",
+    "Security",
     "SequenceDiagram",
     "ServerUnavailable",
     "Trace",

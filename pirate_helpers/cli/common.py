@@ -119,9 +119,10 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
+def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
+          farewell: Callable[[], str] | None = None) -> int:
     """Print the `announce` lines, then keep started actors running until the first one ends
-    (a crash), Ctrl-C or SIGTERM.
+    (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
 
     The signal only sets an event: raising inside a thread join can leave the thread looking
     finished while it still runs. The handlers are in place before the endpoints are
@@ -142,6 +143,8 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
     finally:
         for actor in reversed(actors):
             actor.stop()
+        if farewell is not None:
+            say(role_name, farewell())
     if any(getattr(actor, "crashed", False) for actor in actors):
         say(role_name, "crashed (an injected fault)", error=True)
         return 1

@@ -57,4 +57,5 @@ def paranoid_worker(args: argparse.Namespace) -> int:
                             faults=faults_from(args), trace=make_trace(args))
     worker.start()
     return serve("paranoid-worker", worker,
-                 announce=[f"{args.name} connected to {args.join.endpoint}"])
+                 announce=[f"{args.name} connected to {args.join.endpoint}"],
+                 farewell=lambda: f"{args.name} served {worker.answered}")

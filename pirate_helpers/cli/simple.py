@@ -55,4 +55,5 @@ def simple_worker(args: argparse.Namespace) -> int:
                           trace=make_trace(args))
     worker.start()
     return serve("simple-worker", worker,
-                 announce=[f"{args.name} connected to {args.join.endpoint}"])
+                 announce=[f"{args.name} connected to {args.join.endpoint}"],
+                 farewell=lambda: f"{args.name} served {worker.answered}")
