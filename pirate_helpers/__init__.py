@@ -9,7 +9,7 @@ from .actor import Actor, running_actors, stop_all
 from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
-from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
 from .paranoid import (
     PPP_HEARTBEAT,
     PPP_READY,
@@ -42,6 +42,7 @@ __all__ = [
     "Security",
     "SequenceDiagram",
     "ServerUnavailable",
+    "SteadyLoad",
     "Trace",
     "WorkerLiveness",
     "bind",

@@ -11,6 +11,7 @@ answering it, and every other client's queued request stays where it is.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import zmq
 
@@ -349,3 +350,78 @@ class LazyClient(Actor):
             self.gave_up = error
         finally:
             self.elapsed_s = time.monotonic() - started
+
+
+LATENCIES_KEPT = 1000  # the recent replies a latency figure is taken from
+
+
+class SteadyLoad(Actor):
+    """A Lazy Pirate client that keeps a steady load: one request every `1 / rate` s (or as
+    fast as replies allow, one at a time), bodies `NAME:1`, `NAME:2`, ... so a trace shows
+    whose request is whose. `requests=None` goes on until stopped.
+
+    It never gives up for good: a request unanswered after all its tries counts as lost and
+    the next one goes, so it shows an outage and the recovery after it. `summary()` is safe
+    to read from any thread (plain counters, a bounded deque of latencies).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        name: str = "load",
+        *,
+        rate: float = 10.0,
+        requests: int | None = None,
+        timeout: float = 0.25,
+        retries: int = 3,
+        keys: KeyPair | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate is requests per second, above 0")
+        super().__init__(name, trace)
+        self.rate, self.requests = rate, requests
+        self.client = LazyPirateClient(endpoint, timeout=timeout, retries=retries, name=name,
+                                       trace=self.trace, actor=self, keys=keys)
+        self.answered = self.lost = self.done = 0
+        self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        self.started_at = next_at = time.monotonic()
+        n = 0
+        while self.requests is None or n < self.requests:
+            n += 1
+            sent_at = time.monotonic()
+            try:
+                self.client.request(f"{self.name}:{n}".encode())
+                self.latencies.append(time.monotonic() - sent_at)
+                self.answered += 1
+            except ServerUnavailable:
+                self.lost += 1
+            self.done += 1
+            next_at = max(next_at + 1 / self.rate, time.monotonic())  # late: no burst after
+            self.pause(next_at - time.monotonic())
+
+    @property
+    def retried(self) -> int:
+        """Tries beyond the first, in all."""
+        client = self.client
+        return client.timeouts + client.mismatched - client.gave_up  # the last try: no retry
+
+    def summary(self) -> dict:
+        """answered, retried, lost, and the latency of recent replies (ms: median, 95th)."""
+        recent = sorted(self.latencies)
+
+        def percentile(p: float) -> float:
+            return 1000 * recent[min(len(recent) - 1, int(p * len(recent)))] if recent else 0.0
+
+        return {"answered": self.answered, "retried": self.retried, "lost": self.lost,
+                "median ms": percentile(0.5), "p95 ms": percentile(0.95),
+                "elapsed s": time.monotonic() - self.started_at}
+
+    def summary_line(self) -> str:
+        s = self.summary()
+        return (f"{self.name}: {s['answered']} answered, {s['retried']} retried, {s['lost']} "
+                f"lost, latency {s['median ms']:.1f} ms median, {s['p95 ms']:.1f} ms p95, "
+                f"in {s['elapsed s']:.1f} s")

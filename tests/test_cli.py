@@ -32,7 +32,7 @@ def test_lazy_client_gets_every_answer_through_dropped_requests():
         assert "6 of 6 answered, 2 timeouts" in client.stdout
         assert client.stdout.count(" retry ") == 2
         # the server counts what it receives: the retry of "2" was its 3rd, so its 5th is "4"
-        server.expect(r"lazy-server\s+drop\s+4")
+        server.expect(r"lazy-server\s+drop\s+\S+:4")
         assert server.stop() == 0  # SIGTERM ends it cleanly
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from ..actor import Actor
 from ..security import Security, is_loopback
@@ -97,6 +98,14 @@ def make_trace(args: argparse.Namespace) -> Trace:
     return Trace(on_event=log, keep=TRACE_KEPT)
 
 
+class LiveView(Protocol):
+    """What `serve` shows while it waits: entered once, refreshed, exited."""
+
+    def __enter__(self) -> LiveView: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def refresh(self) -> None: ...
+
+
 class UsageError(Exception):
     """Options that are each valid but do not fit together; `main` prints one line."""
 
@@ -120,9 +129,11 @@ def raise_on_sigterm() -> None:
 
 
 def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
-          farewell: Callable[[], str] | None = None) -> int:
+          farewell: Callable[[], str] | None = None,
+          view: Callable[[], LiveView] | None = None) -> int:
     """Print the `announce` lines, then keep started actors running until the first one ends
     (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
+    `view` makes a live view (a terminal table) shown below the announced lines.
 
     The signal only sets an event: raising inside a thread join can leave the thread looking
     finished while it still runs. The handlers are in place before the endpoints are
@@ -133,14 +144,19 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
         signal.signal(signum, lambda *_: stop_requested.set())
     for line in announce:
         say(role_name, line)
+    live = view().__enter__() if view is not None else None
     try:
         while all(actor.running for actor in actors):
             for log in _logs:
                 log.tick()
+            if live is not None:
+                live.refresh()
             if stop_requested.wait(0.2):
                 say(role_name, "stopping")
                 break
     finally:
+        if live is not None:
+            live.__exit__(None, None, None)
         for actor in reversed(actors):
             actor.stop()
         if farewell is not None:

@@ -131,6 +131,14 @@ def milliseconds_or_zero(text: str) -> float:
     return value
 
 
+def per_second(text: str) -> float:
+    """A rate in events per second, finite and above zero."""
+    value = _number(text)
+    if value <= 0:
+        raise Invalid(f"expected a rate above 0 per second, not {text!r}")
+    return value
+
+
 def _integer(text: str, smallest: int) -> int:
     try:
         value = int(text)

@@ -7,7 +7,6 @@ import argparse
 from ..paranoid import ParanoidQueue, ParanoidWorker
 from .common import UsageError, make_trace, role, serve
 from .options import (
-    add_broker_options,
     add_fault_options,
     add_heartbeat_options,
     add_worker_options,
@@ -15,22 +14,23 @@ from .options import (
     faults_from,
     milliseconds,
 )
-from .simple import broker_security, serve_broker
+from .simple import broker_security, queue_options, quiet_under_dashboard, serve_broker
 
 
 def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
-    add_broker_options(parser)
+    queue_options(parser)
     add_heartbeat_options(parser)
 
 
 @role("paranoid-queue", "the Paranoid Pirate queue: heartbeats both ways, RFC 6",
       paranoid_queue_options)
 def paranoid_queue(args: argparse.Namespace) -> int:
+    quiet_under_dashboard(args)
     queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
                           heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
                           security=broker_security(args), trace=make_trace(args),
                           trace_messages=not args.quiet)
-    return serve_broker("paranoid-queue", queue)
+    return serve_broker("paranoid-queue", queue, args)
 
 
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..console import TerminalDashboard
 from ..paranoid import ParanoidQueue
 from ..security import Security
 from ..simple import SimplePirateQueue, SimpleWorker
@@ -23,23 +24,41 @@ def broker_security(args: argparse.Namespace) -> Security:
     return security_from(args, args.frontend, args.backend)
 
 
-def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue) -> int:
-    """Start a queue, say where clients and workers connect, and serve until stopped."""
+def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue,
+                 args: argparse.Namespace) -> int:
+    """Start a queue, say where clients and workers connect, and serve until stopped; with
+    `--dashboard`, under a live table of its workers."""
     queue.start()
     warn_if_insecure(role_name, queue.security, queue.frontend_endpoint, queue.backend_endpoint)
-    return serve(role_name, queue, announce=[
-        f"frontend (clients) on {queue.frontend_endpoint}",
-        f"backend (workers) on {queue.backend_endpoint}",
-        *join_lines(queue.security, clients=queue.frontend_endpoint,
-                    workers=queue.backend_endpoint)])
+    announce = [f"frontend (clients) on {queue.frontend_endpoint}",
+                f"backend (workers) on {queue.backend_endpoint}",
+                *join_lines(queue.security, clients=queue.frontend_endpoint,
+                            workers=queue.backend_endpoint)]
+    table = (lambda: TerminalDashboard(queue.snapshot, f"{role_name}: workers")
+             ) if args.dashboard else None  # below the join lines, which students copy
+    return serve(role_name, queue, announce=announce, view=table)
+
+
+def queue_options(parser: argparse.ArgumentParser) -> None:
+    add_broker_options(parser)
+    parser.add_argument("--dashboard", action="store_true",
+                        help="a live table of workers (state, served, last heard), the "
+                        "counts and failed handshakes, to project; implies --quiet")
+
+
+def quiet_under_dashboard(args: argparse.Namespace) -> argparse.Namespace:
+    if args.dashboard:
+        args.quiet = True  # lines per message would scroll the table away
+    return args
 
 
 @role("simple-queue", "the Simple Pirate queue: each request to the least recently used worker",
-      add_broker_options)
+      queue_options)
 def simple_queue(args: argparse.Namespace) -> int:
+    quiet_under_dashboard(args)
     queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
                               security=broker_security(args), trace=make_trace(args))
-    return serve_broker("simple-queue", queue)
+    return serve_broker("simple-queue", queue, args)
 
 
 def simple_worker_options(parser: argparse.ArgumentParser) -> None:
