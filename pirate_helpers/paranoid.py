@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Literal
 
 import zmq
@@ -109,6 +110,8 @@ class QueueState:
         self.purged: deque[bytes] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.names = DisplayNames()  # what views show: unique, even for a shared --name
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
+        self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
+        self.ignored = 0
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -135,6 +138,12 @@ class QueueState:
     def on_worker_message(self, frames: list[bytes], now: float) -> None:
         """Anything from a worker, `[identity, ...]`, as the backend ROUTER delivers it."""
         identity, message = frames[0], frames[1:]
+        if identity in self.cut_off:
+            if now < self.cut_off[identity]:
+                self.ignored += 1  # as if the network lost it
+                return
+            del self.cut_off[identity]
+            self.notes.append(("heal", f"{self.names[identity]} reachable again"))
         worker = self.workers.get(identity)
         if message == READY_MESSAGE:
             if worker is None:
@@ -197,9 +206,22 @@ class QueueState:
         while self.pending and self.ready:
             self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
         if now >= self.heartbeat_at:
-            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers)
+            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers
+                                   if identity not in self.cut_off)
             self.heartbeat_at = now + self.heartbeat_interval
         self._check_at = min([self.heartbeat_at] + [w.expires_at for w in self.workers.values()])
+
+    def partition(self, name: str, seconds: float, now: float) -> bool:
+        """Chaos from the queue's side: for `seconds`, act as if the network between this
+        queue and the worker shown as `name` were cut (nothing read from it, nothing sent
+        to it). Its heartbeats stop arriving, so it is purged within liveness x interval;
+        it gives the queue up too, and is back with READY once the cut heals."""
+        identity = next((i for i, shown in self.names.live.items() if shown == name), None)
+        if identity is None:
+            return False
+        self.cut_off[identity] = now + seconds
+        self.notes.append(("partition", f"{name} cut off for {seconds:g} s"))
+        return True
 
     def worker_unreachable(self, identity: bytes, now: float) -> None:
         """A send to this worker failed: its connection is gone (EHOSTUNREACH). Forget it as
@@ -248,7 +270,8 @@ class QueueState:
 
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
-        self.to_workers.append((worker.identity, request))
+        if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
+            self.to_workers.append((worker.identity, request))
 
     def _requeue(self, worker: TrackedWorker) -> None:
         """Put the request a lost worker held first in line: it has waited longest."""
@@ -417,6 +440,7 @@ class ParanoidQueue(Actor):
         super().__init__(name, trace)
         self.security = security
         self.watches: list[HandshakeWatch] = []
+        self._partitions: SimpleQueue[tuple[str, float]] = SimpleQueue()
         self.frontend_at, self.backend_at = frontend, backend
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
@@ -471,6 +495,10 @@ class ParanoidQueue(Actor):
                     self._refuse("a client")
                 else:
                     state.on_request(frames, now)
+            while not self._partitions.empty():
+                name, seconds = self._partitions.get()
+                if not state.partition(name, seconds, now):
+                    self.trace.add(self.name, "partition", f"no worker shown as {name!r}")
             state.tick(now)
             self._flush(now)
 
@@ -518,6 +546,11 @@ class ParanoidQueue(Actor):
     def handshake_failures(self) -> int:
         """Peers that connected but failed the handshake (a wrong or missing key)."""
         return sum(watch.failed for watch in self.watches)
+
+    def partition(self, name: str, seconds: float) -> None:
+        """Cut the worker shown as `name` off for `seconds` (see `QueueState.partition`);
+        safe from any thread: the loop applies it within one heartbeat interval."""
+        self._partitions.put((name, seconds))
 
     def snapshot(self) -> dict:
         """What a live dashboard shows: each worker ready, busy or expired, and the counts.
