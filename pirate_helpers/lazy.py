@@ -163,7 +163,7 @@ class LazyServer(StrictEcho):
             return rep
         router = self.socket(zmq.ROUTER)
         self.security.start(self.context, self.cleanups)
-        self.watch = HandshakeWatch(self.monitor, router)
+        self.watch = HandshakeWatch(self.monitor, router, self.trace, self.name)
         self.endpoint = self.security.bind(router, self.endpoint, pause=self.pause)
         return router
 

@@ -36,6 +36,7 @@ from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 from .endpoints import bind_when_free, connect
+from .trace import Trace
 
 Mode = Literal["loopback", "insecure", "curve"]
 
@@ -305,11 +306,16 @@ class HandshakeWatch:
     The actor polls `events` with its other sockets and hands it to `read` when readable.
     """
 
-    def __init__(self, monitor: Callable[[zmq.Socket, int], zmq.Socket], sock: zmq.Socket):
+    def __init__(self, monitor: Callable[[zmq.Socket, int], zmq.Socket], sock: zmq.Socket,
+                 trace: Trace, owner: str):
         self.events = monitor(sock, HANDSHAKE_FAILURES)
+        self.trace, self.owner = trace, owner
         self.failed = 0
 
     def read(self) -> None:
+        """Count what arrived, and trace it (a view waiting on the trace wakes up)."""
         while self.events.get(zmq.EVENTS) & zmq.POLLIN:
             if recv_monitor_message(self.events)["event"] & HANDSHAKE_FAILURES:
                 self.failed += 1
+                self.trace.add(self.owner, "handshake-failed", "a peer with a wrong or "
+                               f"missing key ({self.failed} in all)")

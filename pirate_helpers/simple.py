@@ -188,8 +188,8 @@ class SimplePirateQueue(Actor):
         self.security.check(self.frontend_endpoint)
         self.security.check(self.backend_endpoint)
         self.security.start(self.context, self.cleanups)
-        self.watches = [HandshakeWatch(self.monitor, self.frontend),
-                        HandshakeWatch(self.monitor, self.backend)]
+        self.watches = [HandshakeWatch(self.monitor, self.frontend, self.trace, self.name),
+                        HandshakeWatch(self.monitor, self.backend, self.trace, self.name)]
         self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_endpoint,
                                                     pause=self.pause)
         self.backend_endpoint = self.security.bind(self.backend, self.backend_endpoint,

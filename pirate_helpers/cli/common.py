@@ -35,7 +35,7 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
 PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
 """Event kinds that happen once per message: `--quiet` leaves them out."""
 
-RATE_LIMITED = frozenset({"reject", "unreachable"})
+RATE_LIMITED = frozenset({"reject", "unreachable", "handshake-failed"})
 """Event kinds a hostile peer can cause at will: only the first few are printed."""
 
 
