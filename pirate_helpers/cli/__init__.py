@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-message-bytes", type=count, default=MAX_MESSAGE_BYTES,
                          metavar="N", help="refuse any frame larger than this "
                          f"(default {MAX_MESSAGE_BYTES})")
-        sub.set_defaults(body=body)
+        sub.set_defaults(body=body, parser=sub)
     return top
 
 
@@ -57,7 +57,9 @@ def _option_of(args: argparse.Namespace, value: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:  # said by the role's parser, so the line names the role
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     prog = f"pirate {args.role}"
     set_max_message_bytes(args.max_message_bytes)
     try:
