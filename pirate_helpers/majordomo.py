@@ -552,12 +552,17 @@ class MajordomoBroker(Actor):
                     self._flush(now)
                     if not router.get(zmq.EVENTS) & zmq.POLLIN:
                         break
+                with self.changes:  # a caller may be waiting for what just changed
+                    self.changes.notify_all()
             now = time.monotonic()
             state.tick(now)
-            self._flush(now)
+            if self._flush(now):
+                with self.changes:
+                    self.changes.notify_all()
 
-    def _flush(self, now: float) -> None:
-        """Send what the state decided, and record it; tell it of peers that are gone."""
+    def _flush(self, now: float) -> bool:
+        """Send what the state decided, and record it; tell it of peers that are gone.
+        True if anything notable (a note) happened."""
         state = self.state
         changed = bool(state.notes)
         while state.outbox or state.notes:
@@ -577,9 +582,7 @@ class MajordomoBroker(Actor):
                 if self.trace_messages and message[2:3] == [MDPW]:
                     self.trace.add(self.name, "send", describe(message[1:]),
                                    peer=_name(message[0]))
-        if changed:
-            with self.changes:
-                self.changes.notify_all()
+        return changed
 
     # -- read from any thread -------------------------------------------------------------
     def snapshot(self, service: str | None = None) -> dict:
