@@ -20,6 +20,7 @@ from .actor import Actor
 from .endpoints import LOCAL, is_public
 from .faults import Faults
 from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from .majordomo import MajordomoBroker, MajordomoClient, MajordomoWorker
 from .paranoid import ParanoidQueue, ParanoidWorker
 from .simple import SimplePirateQueue, SimpleWorker
 from .trace import Trace
@@ -261,6 +262,95 @@ def paranoid_worker(args: argparse.Namespace) -> int:
                             faults=faults_from(args), trace=make_trace(args))
     worker.start()
     return serve("paranoid-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
+
+
+# -- Majordomo ------------------------------------------------------------------------------
+MDP_HEARTBEAT_MS = 2500  # RFC 7's suggested interval; the Guide's mdbroker.py uses it too
+
+
+def mdp_heartbeat_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat-ms", type=float, default=MDP_HEARTBEAT_MS, metavar="MS",
+                        help=f"send a heartbeat this often (default {MDP_HEARTBEAT_MS})")
+    parser.add_argument("--liveness", type=int, default=3, metavar="N",
+                        help="a peer silent for N heartbeats is dead (default 3)")
+
+
+def majordomo_broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=LOCAL, metavar="ENDPOINT",
+                        help="where clients and workers connect (default: 127.0.0.1, a "
+                        "random port)")
+    mdp_heartbeat_options(parser)
+    parser.add_argument("--request-expiry-ms", type=float, metavar="MS",
+                        help="drop a request that waited this long for a worker "
+                        "(default: never)")
+
+
+@role("majordomo-broker", "the Majordomo broker: services by name, RFC 7 MDP/0.1 and "
+      "RFC 8 MMI", majordomo_broker_options)
+def majordomo_broker(args: argparse.Namespace) -> int:
+    expiry = None if args.request_expiry_ms is None else args.request_expiry_ms / 1000
+    broker = MajordomoBroker("majordomo-broker", bind=args.bind,
+                             heartbeat_interval=args.heartbeat_ms / 1000,
+                             liveness=args.liveness, request_expiry=expiry,
+                             trace=make_trace(args), trace_messages=not args.quiet)
+    broker.start()
+    warn_if_public("majordomo-broker", broker.endpoint)
+    return serve("majordomo-broker", broker, announce=[f"listening on {broker.endpoint}"])
+
+
+def majordomo_worker_options(parser: argparse.ArgumentParser) -> None:
+    worker_options(parser)
+    parser.add_argument("--service", required=True, metavar="NAME",
+                        help="the service this worker offers, e.g. echo")
+    mdp_heartbeat_options(parser)
+    parser.add_argument("--reconnect-min-ms", type=float, default=1000, metavar="MS",
+                        help="first wait before reconnecting to a silent broker (default 1000)")
+    parser.add_argument("--reconnect-max-ms", type=float, default=32000, metavar="MS",
+                        help="the wait doubles up to this (default 32000)")
+    add_fault_options(parser)
+
+
+@role("majordomo-worker", "a Majordomo worker: offers a service, echoes each request body",
+      majordomo_worker_options)
+def majordomo_worker(args: argparse.Namespace) -> int:
+    worker = MajordomoWorker(args.name, connect=args.connect, service=args.service,
+                             heartbeat_interval=args.heartbeat_ms / 1000,
+                             liveness=args.liveness, work_s=args.work_ms / 1000,
+                             reconnect_min=args.reconnect_min_ms / 1000,
+                             reconnect_max=args.reconnect_max_ms / 1000,
+                             faults=faults_from(args), trace=make_trace(args))
+    worker.start()
+    return serve("majordomo-worker", worker,
+                 announce=[f"{args.name} offers {args.service} at {args.connect}"])
+
+
+def majordomo_client_options(parser: argparse.ArgumentParser) -> None:
+    client_options(parser)
+    parser.add_argument("--service", required=True, metavar="NAME",
+                        help="the service to ask, e.g. echo")
+
+
+@role("majordomo-client", "a Majordomo client: Lazy Pirate retries over MDP, checks each echo",
+      majordomo_client_options)
+def majordomo_client(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    mismatched = 0
+    with MajordomoClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
+                         name="majordomo-client", trace=make_trace(args)) as client:
+        try:
+            for n in range(1, args.requests + 1):
+                body = [str(n).encode()]
+                reply = client.request(args.service, *body)
+                if reply != body:
+                    mismatched += 1
+                    say("majordomo-client", f"mismatch: sent {body}, got {reply}", error=True)
+        except ServerUnavailable as error:
+            say("majordomo-client", str(error), error=True)
+            return 2
+        say("majordomo-client", f"{client.answered} of {args.requests} answered, "
+            f"{mismatched} mismatched, {client.timeouts} timeouts, "
+            f"in {time.monotonic() - started:.2f} s")
+    return 1 if mismatched else 0
 
 
 # -- the command line -----------------------------------------------------------------------
