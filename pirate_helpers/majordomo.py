@@ -43,7 +43,7 @@ import zmq
 from .actor import Actor, ActorStopped
 from .endpoints import LOCAL, bind_when_free
 from .faults import NONE, Faults
-from .lazy import LazyPirateClient
+from .lazy import LazyPirateClient, ServerUnavailable
 from .paranoid import WorkerAction, WorkerLiveness
 from .trace import Trace, show_bytes
 
@@ -790,3 +790,37 @@ class MajordomoClient(LazyPirateClient):
         """MMI: does at least one worker offer `service` now?"""
         name = service.encode() if isinstance(service, str) else service
         return self.request(b"mmi.service", name) == [MMI_FOUND]
+
+
+class MajordomoRequester(Actor):
+    """A Majordomo client in the background: asks `service` for `requests` ("1", "2", ...)
+    in order, so a notebook cell can start workers while it waits. It stops early when the
+    broker gives no answer (`gave_up` holds the exception); read `replies` after `join()`."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        service: str,
+        name: str = "client",
+        *,
+        requests: int = 1,
+        timeout: float = 1.0,
+        retries: int = 3,
+        trace: Trace | None = None,
+    ) -> None:
+        super().__init__(name, trace)
+        self.service = service
+        self.bodies = [str(n).encode() for n in range(1, requests + 1)]
+        self.client = MajordomoClient(endpoint, timeout=timeout, retries=retries, name=name,
+                                      trace=self.trace, actor=self)
+        self.replies: list[list[bytes]] = []
+        self.gave_up: ServerUnavailable | None = None
+
+    def run(self) -> None:
+        try:
+            for body in self.bodies:
+                self.replies.append(self.client.request(self.service, body))
+                with self.changes:
+                    self.changes.notify_all()
+        except ServerUnavailable as error:
+            self.gave_up = error
