@@ -55,7 +55,7 @@ COMMAND_NAMES = {READY: "READY", REQUEST: "REQUEST", REPLY: "REPLY", HEARTBEAT: 
 MMI = b"mmi."
 MMI_FOUND, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED = b"200", b"404", b"501"
 MAX_QUEUED = 10_000  # requests waiting in all services before new ones are refused
-PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
+PURGED_REMEMBERED = 5  # workers lately forgotten (expired, gone) a dashboard still shows
 
 
 def describe(message: list[bytes]) -> str:
@@ -141,7 +141,7 @@ class BrokerState:
         self.answered: Counter[bytes] = Counter()  # replies delivered, per service
         self.requeued = self.expired = self.rejected = self.disconnected = 0
         self.unroutable = self.mmi_answered = 0
-        self.purged: deque[tuple[bytes, bytes]] = deque(maxlen=PURGED_REMEMBERED)
+        self.purged: deque[tuple[bytes, bytes]] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.outbox: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
 
@@ -251,7 +251,6 @@ class BrokerState:
             return
         expired = [w for w in self.workers.values() if w.expires_at <= now]
         for worker in expired:  # all of them first: none is handed a request meanwhile
-            self.purged.append((worker.identity, worker.service))
             self._forget(worker, f"{_name(worker.identity)} silent for "
                          f"{self.silence_limit:g} s", now, kind="purge", send=False,
                          dispatch=False)
@@ -308,6 +307,7 @@ class BrokerState:
                 send: bool = True, dispatch: bool = True) -> None:
         """Take a worker off every list; its request goes first in line for another."""
         del self.workers[worker.identity]
+        self.purged.append((worker.identity, worker.service))
         entry = self.services[worker.service]
         entry.waiting.pop(worker.identity, None)
         entry.workers -= 1
