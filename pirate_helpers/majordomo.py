@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from .actor import Actor, ActorStopped
-from .endpoints import LOCAL, bind_when_free
+from .endpoints import LOCAL, bind_when_free, connect, receive
 from .faults import NONE, Faults
 from .lazy import LazyPirateClient, ServerUnavailable
 from .paranoid import WorkerAction, WorkerLiveness
@@ -112,7 +112,7 @@ class BrokerState:
     Feed it every message the ROUTER delivers with `on_message(frames, now)` and call
     `tick(now)` by `next_wakeup()`. It appends what to send to `outbox` (whole messages,
     routing id first) and what happened to `notes` (kind, detail); the caller sends, records
-    and clears them. If a send fails (the peer is gone), tell it with `on_unroutable`.
+    and clears them. If a send fails (the peer is gone), tell it with `peer_unreachable`.
     Input never raises: anything it cannot use is counted in `rejected` and noted.
     """
 
@@ -140,7 +140,7 @@ class BrokerState:
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
         self.answered: Counter[bytes] = Counter()  # replies delivered, per service
         self.requeued = self.expired = self.rejected = self.disconnected = 0
-        self.unroutable = self.mmi_answered = 0
+        self.unreachable = self.mmi_answered = 0
         self.purged: deque[tuple[bytes, bytes]] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.outbox: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -160,34 +160,36 @@ class BrokerState:
         """Anything the ROUTER delivered, `[sender, "", header, ...]`."""
         self.tick(now)  # never hand work to a worker that expired a moment ago
         if len(frames) < 3 or frames[1] != b"":
-            self._reject(f"no MDP envelope: {show_bytes(frames)}")
+            self.reject(f"no MDP envelope: {show_bytes(frames)}")
         elif frames[2] == MDPC:
             self._on_client(frames[0], frames[3:], now)
         elif frames[2] == MDPW:
             self._on_worker(frames[0], frames[3:], now)
         else:
-            self._reject(f"unknown header from {show_bytes(frames[:1])}: "
+            self.reject(f"unknown header from {show_bytes(frames[:1])}: "
                          f"{show_bytes(frames[2:3])}")
 
-    def on_unroutable(self, identity: bytes, now: float) -> None:
-        """A send to `identity` failed: the peer is gone. A worker is forgotten at once and
-        what it held goes to another; a client's reply is lost (its retry asks again)."""
-        self.unroutable += 1
+    def peer_unreachable(self, identity: bytes, now: float) -> None:
+        """A send to `identity` failed (EHOSTUNREACH): its connection is gone. A worker is
+        forgotten at once and what it held goes to another; a client's reply is lost (its
+        retry asks again)."""
+        self.unreachable += 1
         worker = self.workers.get(identity)
         if worker is not None:
-            self._forget(worker, f"{_name(identity)} is unreachable", now, send=False)
+            self._forget(worker, f"{_name(identity)} is gone", now, kind="unreachable",
+                         send=False)
         else:
-            self.notes.append(("unroutable", f"to {show_bytes([identity])}, gone"))
+            self.notes.append(("unreachable", f"client {show_bytes([identity])} is gone"))
 
     def _on_client(self, client: bytes, message: list[bytes], now: float) -> None:
         if not message:
-            self._reject(f"client {client.hex()}: no service frame")
+            self.reject(f"client {client.hex()}: no service frame")
             return
         service, body = message[0], message[1:]
         if service.startswith(MMI):
             self._answer_mmi(client, service, body)
         elif self.queued >= self.max_queued:
-            self._reject(f"client {client.hex()}: {self.queued} requests queued already")
+            self.reject(f"client {client.hex()}: {self.queued} requests queued already")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
@@ -208,7 +210,8 @@ class BrokerState:
         command = message[0] if message else b""
         if command == DISCONNECT and len(message) == 1:
             if worker is not None:
-                self._forget(worker, f"{_name(identity)} said DISCONNECT", now, send=False)
+                self._forget(worker, f"{_name(identity)} said DISCONNECT", now, kind="leave",
+                             send=False)
             return
         if command == READY and len(message) == 2 and worker is None:
             service = message[1]
@@ -303,7 +306,7 @@ class BrokerState:
         entry.waiting[worker.identity] = worker
         self._dispatch(entry)
 
-    def _forget(self, worker: Worker, why: str, now: float, *, kind: str = "forget",
+    def _forget(self, worker: Worker, why: str, now: float, *, kind: str,
                 send: bool = True, dispatch: bool = True) -> None:
         """Take a worker off every list; its request goes first in line for another."""
         del self.workers[worker.identity]
@@ -341,7 +344,9 @@ class BrokerState:
         if not entry.workers and not entry.requests:
             self.services.pop(entry.name, None)
 
-    def _reject(self, why: str) -> None:
+    def reject(self, why: str) -> None:
+        """Count and note a message nobody can use (the socket loop's too, e.g. too many
+        frames)."""
         self.rejected += 1
         self.notes.append(("reject", why))
 
@@ -383,8 +388,16 @@ class GuideMajordomoState:
         self.workers: dict[bytes, _GuideWorker] = {}
         self.waiting: list[_GuideWorker] = []
         self.heartbeat_at = now + heartbeat_interval
+        self.rejected = 0
         self.outbox: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
+
+    def reject(self, why: str) -> None:
+        self.rejected += 1
+        self.notes.append(("reject", why))
+
+    def peer_unreachable(self, identity: bytes, now: float) -> None:
+        """The Guide sets no ROUTER_MANDATORY: what it sends to a gone peer just vanishes."""
 
     def offers(self, service: bytes) -> bool:
         """What the Guide's `mmi.service` says: does an entry of that name exist?"""
@@ -544,11 +557,14 @@ class MajordomoBroker(Actor):
             if self.poll((router,), timeout):
                 now = time.monotonic()
                 for _ in range(BATCH):
-                    frames = router.recv_multipart()
-                    if self.trace_messages and len(frames) > 1 and frames[2:3] == [MDPW]:
-                        self.trace.add(self.name, "recv", describe(frames[1:]),
-                                       peer=_name(frames[0]))
-                    state.on_message(frames, now)
+                    frames = receive(router)
+                    if frames is None:
+                        state.reject("too many frames")
+                    else:
+                        if self.trace_messages and frames[2:3] == [MDPW]:
+                            self.trace.add(self.name, "recv", describe(frames[1:]),
+                                           peer=_name(frames[0]))
+                        state.on_message(frames, now)
                     self._flush(now)
                     if not router.get(zmq.EVENTS) & zmq.POLLIN:
                         break
@@ -576,8 +592,7 @@ class MajordomoBroker(Actor):
                 except zmq.ZMQError as error:
                     if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                         raise
-                    if isinstance(state, BrokerState):
-                        state.on_unroutable(message[0], now)
+                    state.peer_unreachable(message[0], now)
                     continue
                 if self.trace_messages and message[2:3] == [MDPW]:
                     self.trace.add(self.name, "send", describe(message[1:]),
@@ -601,8 +616,8 @@ class MajordomoBroker(Actor):
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": sum(len(s.requests) for s in services),
                   "answered": answered.get(wanted, 0) if wanted else sum(answered.values()),
-                  "requeued": state.requeued, "expired": state.expired,
-                  "rejected": state.rejected}
+                  "requeued": state.requeued, "unreachable": state.unreachable,
+                  "expired": state.expired, "rejected": state.rejected}
         return {"workers": workers, "counts": counts}
 
 
@@ -660,7 +675,7 @@ class MajordomoWorker(Actor):
         suffix = f".{self.reconnects + 1}" if self.reconnects else ""
         self.identity = f"{self.name}{suffix}".encode()
         self.dealer.identity = self.identity
-        self.dealer.connect(self.endpoint)
+        connect(self.dealer, self.endpoint)
         self.dealer.send_multipart([b"", MDPW, READY, self.service])
         self.liveness.on_connect(time.monotonic())
 
@@ -710,8 +725,12 @@ class MajordomoWorker(Actor):
 
     def _receive(self) -> str | None:
         assert self.dealer is not None
-        message = self.dealer.recv_multipart()
+        message = receive(self.dealer)
         now = time.monotonic()
+        if message is None:
+            self.rejected += 1
+            self.trace.add(self.name, "reject", "too many frames")
+            return None
         if message == [b"", MDPW, DISCONNECT]:
             self._disconnected(now)
             return None

@@ -107,7 +107,7 @@ def test_a_worker_that_crashes_mid_request_is_noticed_and_its_request_redispatch
         assert client.request("echo", b"held by w1") == [b"held by w1"]
         took = time.monotonic() - started
     assert crasher.join(1) and crasher.crashed
-    # the crash closes w1's connection: the next heartbeat to it is unroutable
+    # the crash closes w1's connection: the next heartbeat to it is unreachable
     assert took <= SILENCE + SLACK
     assert broker.state.requeued == 1 and backup.answered == 1
     for actor in (backup, crasher, broker):

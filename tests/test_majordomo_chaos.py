@@ -91,3 +91,18 @@ def test_chaos_workers_of_two_services_killed_and_the_broker_restarted_lose_no_r
         for role in everything:
             role.stop()
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("args, says", [
+    (["majordomo-worker", "--connect", "tcp://127.0.0.1:5555", "--service", "mmi.service"],
+     "--service: 'mmi.service': mmi.* services are the broker's own"),
+    (["majordomo-worker", "--connect", "tcp://127.0.0.1:5555", "--service", ""],
+     "--service: a name cannot be empty"),
+    (["majordomo-broker", "--request-expiry-ms", "0"], "--request-expiry-ms: expected a time"),
+    (["majordomo-client", "--connect", "tcp://127.0.0.1:5555", "--service", "echo",
+      "--retries", "0"], "--retries: expected 1 or more"),
+])
+def test_a_wrong_option_gets_one_line_and_status_2(args, says):
+    result = run(*args)
+    assert result.returncode == 2 and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -223,11 +223,11 @@ def test_an_unreachable_worker_is_forgotten_and_its_request_redispatched_at_once
     state = broker((b"w1", b"s"), (b"w2", b"s"))
     state.on_message(ask(b"s", b"a"), 0.0)
     requests_sent(state)
-    state.on_unroutable(b"w1", 0.1)
+    state.peer_unreachable(b"w1", 0.1)
     assert requests_sent(state) == [(b"w2", [b"c1", b"", b"a"])]
-    assert disconnected(state) == [] and state.unroutable == 1
-    state.on_unroutable(b"c1", 0.2)  # a client gone: its reply is simply lost
-    assert state.unroutable == 2 and b"w2" in state.workers
+    assert disconnected(state) == [] and state.unreachable == 1
+    state.peer_unreachable(b"c1", 0.2)  # a client gone: its reply is simply lost
+    assert state.unreachable == 2 and b"w2" in state.workers
 
 
 # -- request expiry ------------------------------------------------------------------------
@@ -358,7 +358,7 @@ events = st.one_of(
     st.tuples(st.just("heartbeat"), st.sampled_from(WORKERS)),
     st.tuples(st.just("reply"), st.sampled_from(WORKERS), st.booleans()),
     st.tuples(st.just("disconnect"), st.sampled_from(WORKERS)),
-    st.tuples(st.just("unroutable"), st.sampled_from(WORKERS)),
+    st.tuples(st.just("unreachable"), st.sampled_from(WORKERS)),
     st.tuples(st.just("request"), st.sampled_from(SERVICES[:2]) | st.just(b"nobody")),
     st.tuples(st.just("mmi"), st.sampled_from(SERVICES + [b"nobody"])),
     st.tuples(st.just("wait"), st.floats(0.0, 2.0)),
@@ -407,8 +407,8 @@ def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, exp
                 state.on_message(reply(event[1], b"x", client=b"nobody"), now)
         elif kind == "disconnect":
             state.on_message(command(event[1], DISCONNECT), now)
-        elif kind == "unroutable":
-            state.on_unroutable(event[1], now)
+        elif kind == "unreachable":
+            state.peer_unreachable(event[1], now)
         elif kind == "request":
             serial += 1
             body = str(serial).encode()
