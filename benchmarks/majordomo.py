@@ -124,8 +124,8 @@ def measure(kind: str, workers: int, seconds: float, rounds: int) -> float:
 # -- re-dispatch after a worker's death ----------------------------------------------------
 def redispatch_seconds(interval_ms: int, how: signal.Signals) -> float:
     """Signal the worker holding a request; seconds until the broker sends it again."""
-    from pirate_helpers.majordomo import MajordomoBroker, MajordomoClient
-    from pirate_helpers.trace import Trace
+    from pirate_helpers import Trace, stop_all
+    from pirate_helpers.majordomo import MajordomoBroker, MajordomoRequester
 
     trace = Trace(keep=5000)
     broker = MajordomoBroker("redispatch-broker", heartbeat_interval=interval_ms / 1000,
@@ -145,25 +145,25 @@ def redispatch_seconds(interval_ms: int, how: signal.Signals) -> float:
 
     try:
         victim = worker("victim", 30_000)
-        with MajordomoClient(broker.endpoint, timeout=30, retries=1) as client:
-            client._socket().send_multipart([b"MDPC01", b"echo", b"held"])
-            if not broker.wait_until(
-                    lambda: broker.state.workers[b"victim"].request is not None, 10):
-                raise TimeoutError("the victim never got the request")
-            worker("backup", 0)
-            signalled = trace.add("benchmark", "signal").t
-            os.kill(victim.pid, how)
-            if not trace.wait_for(lambda: trace.count("requeue") >= 1, 30):
-                raise TimeoutError("the request was never sent again")
-            requeued = trace.of("redispatch-broker", "requeue")[0].t
-            if client._receive(client._socket()) != [b"MDPC01", b"echo", b"held"]:
-                raise AssertionError("the re-dispatched request was not answered")
+        client = MajordomoRequester(broker.endpoint, "echo", requests=1, timeout=30,
+                                    retries=1).start()
+        if not broker.wait_until(lambda: broker.state.workers[b"victim"].request is not None,
+                                 10):
+            raise TimeoutError("the victim never got the request")
+        worker("backup", 0)
+        signalled = trace.add("benchmark", "signal").t
+        os.kill(victim.pid, how)
+        if not trace.wait_for(lambda: trace.count("requeue") >= 1, 30):
+            raise TimeoutError("the request was never sent again")
+        requeued = trace.of("redispatch-broker", "requeue")[0].t
+        if not client.join(10) or client.replies != [[b"1"]]:
+            raise AssertionError("the re-dispatched request was not answered")
         return requeued - signalled
     finally:
         for process in holders:
             process.kill()
             process.wait()
-        broker.stop()
+        stop_all()
 
 
 def main() -> None:

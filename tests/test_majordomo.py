@@ -6,6 +6,7 @@ an event or a socket, with a bound.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import zmq
@@ -24,6 +25,7 @@ from pirate_helpers.majordomo import (
     GuideMajordomoState,
     MajordomoBroker,
     MajordomoClient,
+    MajordomoRequester,
     MajordomoWorker,
 )
 
@@ -77,13 +79,15 @@ def test_two_services_each_request_to_its_own_and_mmi_tells_what_is_offered():
 def test_a_request_for_a_service_nobody_offers_yet_is_answered_once_a_worker_joins():
     trace = Trace()
     broker = start_broker(trace)
-    with MajordomoClient(broker.endpoint, timeout=5, retries=1, trace=trace) as client:
-        client._socket().send_multipart([MDPC, b"later", b"hello"])
-        assert broker.wait_until(lambda: broker.state.queued == 1, 5)
-        worker = start_worker("l1", broker, "later", trace)
-        assert client._receive(client._socket()) == [MDPC, b"later", b"hello"]
-    worker.stop()
-    broker.stop()
+    requester = MajordomoRequester(broker.endpoint, "later", requests=1, timeout=5, retries=1,
+                                   trace=trace).start()
+    assert broker.wait_until(lambda: broker.state.queued == 1, 5)
+    assert not broker.state.offers(b"later")
+    worker = start_worker("l1", broker, "later", trace)
+    assert requester.join(5) and requester.replies == [[b"1"]]
+    assert requester.client.sent == 1, "answered on its first try"
+    for actor in (requester, worker, broker):
+        actor.stop()
 
 
 def test_a_queued_request_expires_and_the_client_gives_up_cleanly():
@@ -196,10 +200,11 @@ def test_our_client_and_broker_work_with_a_worker_written_from_rfc_7(context):
     broker = start_broker(Trace())
     raw = RawWorker(context, broker.endpoint)
     assert broker.wait_until(lambda: broker.state.offers(b"echo"), 5)
-    with MajordomoClient(broker.endpoint, timeout=5, retries=1) as client:
-        client._socket().send_multipart([MDPC, b"echo", b"a", b""])
+    with MajordomoClient(broker.endpoint, timeout=5, retries=1) as client, \
+            ThreadPoolExecutor(1) as pool:  # the client waits in one thread, the worker here
+        reply = pool.submit(client.request, "echo", b"a", b"")
         assert raw.serve_one() == [b"a", b""]
-        assert client._receive(client._socket()) == [MDPC, b"echo", b"a", b""]
+        assert reply.result(5) == [b"a", b""]
     assert raw.idle_heartbeats(2), "the broker heartbeats an idle worker"
     raw.socket.send_multipart([b"", MDPW, b"\x09"])  # an unknown command
     assert raw.serve_one() is None and raw.disconnects == 1
