@@ -71,7 +71,9 @@ def describe(message: list[bytes]) -> str:
 
 
 def _name(identity: bytes) -> str:
-    return identity.decode("utf-8", "replace")
+    """A peer's identity as text: a worker's chosen name, or the hex of libzmq's random one
+    (never raw control bytes in a log line)."""
+    return show_bytes([identity], limit=64)
 
 
 # -- the broker's decisions ---------------------------------------------------------------
