@@ -270,3 +270,22 @@ def test_fuzzed_frames_from_any_peer_never_stop_the_broker(context):
         client.close()
         worker.stop()
         broker.stop()
+
+
+def test_too_many_frames_or_an_oversized_frame_cost_the_broker_nothing(context):
+    trace = Trace()
+    broker = start_broker(trace, trace_messages=False)
+    worker = start_worker("good", broker, "echo", trace)
+    many, huge = context.socket(zmq.DEALER), context.socket(zmq.DEALER)
+    for peer in (many, huge):
+        peer.connect(broker.endpoint)
+    many.send_multipart([b"", MDPC, b"echo"] + [b"x"] * 100)  # over endpoints.MAX_FRAMES
+    assert broker.wait_until(lambda: broker.state.rejected == 1, 5)
+    assert [e.detail for e in trace.of("broker", "reject")] == ["too many frames"]
+    huge.send_multipart([b"", MDPC, b"echo", b"x" * (2 << 20)])  # over the 1 MiB frame cap
+    with MajordomoClient(broker.endpoint, timeout=2, retries=1) as client:
+        assert client.request("echo", b"still here") == [b"still here"]
+    assert worker.answered == 1, "neither message reached a worker"
+    assert broker.state.rejected == 1, "libzmq dropped the oversized one before Python saw it"
+    worker.stop()
+    broker.stop()
