@@ -34,8 +34,9 @@ HINTS = {
     ("mmi print", "200"): "that is the Guide's bug: a request for 'print' creates a queue "
                           "for it, but no worker offers 'print'",
     ("mmi print", "501"): "501 is for the other mmi.* services; mmi.service is implemented",
-    ("w1 next", "c"): "w2 was purged at t=3.0 holding 'b': a lost worker's request goes back "
-                      "to the *front* of its service's queue, ahead of 'c'",
+    ("w1 next", "c"): "w2, silent since t=0.0, is dead from t=3.0 and purged holding 'b': a "
+                      "lost worker's request goes back to the *front* of its service's queue, "
+                      "ahead of 'c'",
     ("w1 next", "p"): "'p' is for the service 'print': w1 only gets 'echo' requests",
     ("b sent", 1): "'b' is not lost with w2: the broker sends it again to another worker "
                    "(at-least-once)",
