@@ -463,3 +463,29 @@ def test_fuzzed_frames_never_raise_and_a_correct_request_is_answered_after(messa
     assert request == (b"fresh", [b"cz", b"", b"final"])
     state.on_message(reply(b"fresh", b"final", client=b"cz"), now)
     assert to_clients(state) == [[b"cz", b"", MDPC, b"check", b"final"]]
+
+
+# -- what a dashboard shows ----------------------------------------------------------------
+def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
+    from pirate_helpers.majordomo import MajordomoBroker
+    from pirate_helpers.widgets import render
+
+    broker = MajordomoBroker()  # never started: only its snapshot of a fake-clock state
+    broker.state = state = BrokerState(heartbeat_interval=1.0, liveness=3)
+    for worker, service in ((b"e1", b"echo"), (b"e2", b"echo"), (b"u1", b"upper")):
+        state.on_message(ready(worker, service), 0.0)
+    state.on_message(ask(b"echo", b"a"), 0.1)  # e1 busy
+    state.on_message(ask(b"upper", b"b"), 0.1)
+    state.on_message(reply(b"u1", b"B"), 0.2)
+    state.on_message(command(b"e1", HEARTBEAT), 2.0)
+    state.on_message(command(b"u1", HEARTBEAT), 2.0)
+    state.tick(3.0)  # e2 expired
+    state.on_message(ask(b"echo", b"c"), 3.0)  # waits: e1 is busy
+    echo = broker.snapshot("echo")
+    assert echo == {"workers": {"e1": "busy", "e2": "expired"},
+                    "counts": {"in flight": 1, "waiting": 1, "answered": 0, "requeued": 0,
+                               "unreachable": 0, "expired": 0, "rejected": 0}}
+    assert broker.snapshot("upper")["workers"] == {"u1": "ready"}
+    assert broker.snapshot("upper")["counts"]["answered"] == 1
+    assert set(broker.snapshot()["workers"]) == {"e1", "e2", "u1"}
+    assert "e2: expired" in render(echo, "service echo")
