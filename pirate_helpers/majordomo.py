@@ -619,7 +619,7 @@ class MajordomoBroker(Actor):
                   "waiting": sum(len(s.requests) for s in services),
                   "answered": answered.get(wanted, 0) if wanted else sum(answered.values()),
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "expired": state.expired, "rejected": state.rejected}
+                  "expired requests": state.expired, "rejected": state.rejected}
         return {"workers": workers, "counts": counts}
 
 

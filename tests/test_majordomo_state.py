@@ -484,7 +484,7 @@ def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
     echo = broker.snapshot("echo")
     assert echo == {"workers": {"e1": "busy", "e2": "expired"},
                     "counts": {"in flight": 1, "waiting": 1, "answered": 0, "requeued": 0,
-                               "unreachable": 0, "expired": 0, "rejected": 0}}
+                               "unreachable": 0, "expired requests": 0, "rejected": 0}}
     assert broker.snapshot("upper")["workers"] == {"u1": "ready"}
     assert broker.snapshot("upper")["counts"]["answered"] == 1
     assert set(broker.snapshot()["workers"]) == {"e1", "e2", "u1"}
