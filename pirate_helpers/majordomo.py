@@ -25,6 +25,12 @@ broker's ROUTER sees it (the sender's routing id first, then REQ's or DEALER's e
         READY 0x01 service | REQUEST 0x02 client, "", body... | REPLY 0x03 client, "", body...
         HEARTBEAT 0x04 | DISCONNECT 0x05
 
+The same ROUTER also speaks MDP/0.2 (RFC 18, a draft) as majortomo frames it: the empty
+first frame kept, headers `MDPC02`/`MDPW02`, clients send REQUEST 0x01 and get their reply
+in parts, PARTIAL 0x02... then FINAL 0x03 (body only, no service frame); worker commands are
+renumbered (READY 1, REQUEST 2, PARTIAL 3, FINAL 4, HEARTBEAT 5, DISCONNECT 6). Versions
+mix freely per peer; a 0.1 client of a 0.2 worker gets the FINAL part only.
+
 `BrokerState` holds the decisions (messages and `now` in, messages out) and
 `MajordomoBroker` is the thin socket loop around it. `GuideMajordomoState` models the
 ZeroMQ Guide's mdbroker.py, bugs included, for comparison. The worker reuses Paranoid
@@ -52,6 +58,16 @@ MDPW = b"MDPW01"  # the worker header
 READY, REQUEST, REPLY, HEARTBEAT, DISCONNECT = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 COMMAND_NAMES = {READY: "READY", REQUEST: "REQUEST", REPLY: "REPLY", HEARTBEAT: "HEARTBEAT",
                  DISCONNECT: "DISCONNECT"}
+# MDP/0.2 (RFC 18, draft) as majortomo speaks it: the same empty first frame, new headers,
+# renumbered worker commands, and replies in parts (PARTIAL...) ended by FINAL.
+MDPC2, MDPW2 = b"MDPC02", b"MDPW02"
+C2_REQUEST, C2_PARTIAL, C2_FINAL = b"\x01", b"\x02", b"\x03"
+PARTIAL = b"\x13"  # inside the broker only: a 0.2 worker's PARTIAL, put in 0.1 terms
+W2_COMMANDS = {b"\x01": READY, b"\x02": REQUEST, b"\x03": PARTIAL, b"\x04": REPLY,
+               b"\x05": HEARTBEAT, b"\x06": DISCONNECT}  # 0.2 code -> the 0.1 code
+W2_CODES = {ours: theirs for theirs, ours in W2_COMMANDS.items()}
+W2_NAMES = {**COMMAND_NAMES, REPLY: "FINAL", PARTIAL: "PARTIAL"}
+WORKER_HEADERS = (MDPW, MDPW2)
 MMI = b"mmi."
 MMI_FOUND, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED = b"200", b"404", b"501"
 MAX_QUEUED = 10_000  # requests waiting in all services before new ones are refused
@@ -61,10 +77,12 @@ PURGED_REMEMBERED = 5  # workers lately forgotten (expired, gone) a dashboard st
 def describe(message: list[bytes]) -> str:
     """How the trace shows a message between broker and worker (the routing id left out):
     the command's name, plus the body of a request or reply."""
-    if len(message) >= 3 and message[:2] == [b"", MDPW]:
-        command = COMMAND_NAMES.get(message[2], message[2].hex())
+    if len(message) >= 3 and message[0] == b"" and message[1] in WORKER_HEADERS:
+        code = message[2] if message[1] == MDPW else W2_COMMANDS.get(message[2], message[2])
+        names = COMMAND_NAMES if message[1] == MDPW else W2_NAMES
+        command = names.get(code, message[2].hex())
         rest = message[3:]
-        if message[2] in (REQUEST, REPLY) and b"" in rest:
+        if code in (REQUEST, REPLY, PARTIAL) and b"" in rest:
             rest = rest[rest.index(b"") + 1:]
         return f"{command} {show_bytes(rest)}".rstrip()
     return show_bytes(message)
@@ -85,6 +103,7 @@ class Request:
     service: bytes
     body: list[bytes]
     expires_at: float = float("inf")  # while queued; a worker holding it does not expire it
+    version: int = 1  # the client's MDP/0.x: how its reply is framed
 
 
 @dataclass
@@ -95,6 +114,7 @@ class Worker:
     service: bytes
     expires_at: float
     request: Request | None = None
+    version: int = 1  # the worker's MDP/0.x: how messages to it are framed
 
 
 @dataclass
@@ -142,7 +162,7 @@ class BrokerState:
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
         self.answered: Counter[bytes] = Counter()  # replies delivered, per service
         self.requeued = self.expired = self.rejected = self.disconnected = 0
-        self.unreachable = self.mmi_answered = 0
+        self.unreachable = self.mmi_answered = self.partials_dropped = 0
         self.purged: deque[tuple[bytes, bytes]] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.outbox: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -167,6 +187,14 @@ class BrokerState:
             self._on_client(frames[0], frames[3:], now)
         elif frames[2] == MDPW:
             self._on_worker(frames[0], frames[3:], now)
+        elif frames[2] == MDPC2:
+            if frames[3:4] == [C2_REQUEST]:
+                self._on_client(frames[0], frames[4:], now, version=2)
+            else:
+                self.reject(f"client {frames[0].hex()}: not a 0.2 REQUEST")
+        elif frames[2] == MDPW2:
+            command = W2_COMMANDS.get(frames[3], b"?") if len(frames) > 3 else b""
+            self._on_worker(frames[0], [command, *frames[4:]], now, version=2)
         else:
             self.reject(f"unknown header from {show_bytes(frames[:1])}: "
                          f"{show_bytes(frames[2:3])}")
@@ -183,33 +211,51 @@ class BrokerState:
         else:
             self.notes.append(("unreachable", f"client {show_bytes([identity])} is gone"))
 
-    def _on_client(self, client: bytes, message: list[bytes], now: float) -> None:
+    def _on_client(self, client: bytes, message: list[bytes], now: float,
+                   version: int = 1) -> None:
         if not message:
             self.reject(f"client {client.hex()}: no service frame")
             return
         service, body = message[0], message[1:]
         if service.startswith(MMI):
-            self._answer_mmi(client, service, body)
+            self._answer_mmi(Request(client, service, body, version=version))
         elif self.queued >= self.max_queued:
             self.reject(f"client {client.hex()}: {self.queued} requests queued already")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
-            self._queue(entry, Request(client, service, body), now)
+            self._queue(entry, Request(client, service, body, version=version), now)
             self._dispatch(entry)
 
-    def _answer_mmi(self, client: bytes, service: bytes, body: list[bytes]) -> None:
-        if service == b"mmi.service":
-            asked = body[-1] if body else b""
+    def _answer_mmi(self, request: Request) -> None:
+        if request.service == b"mmi.service":
+            asked = request.body[-1] if request.body else b""
             code = MMI_FOUND if self.offers(asked) else MMI_NOT_FOUND
         else:
             code = MMI_NOT_IMPLEMENTED
         self.mmi_answered += 1
-        self.outbox.append([client, b"", MDPC, service, code])
+        self._to_client(request, [code])
 
-    def _on_worker(self, identity: bytes, message: list[bytes], now: float) -> None:
+    def _to_client(self, request: Request, body: list[bytes], *, final: bool = True) -> None:
+        if request.version == 1:
+            self.outbox.append([request.client, b"", MDPC, request.service, *body])
+        else:
+            self.outbox.append([request.client, b"", MDPC2, C2_FINAL if final else C2_PARTIAL,
+                                *body])
+
+    def _to_worker(self, identity: bytes, version: int, command: bytes, *rest: bytes) -> None:
+        if version == 1:
+            self.outbox.append([identity, b"", MDPW, command, *rest])
+        else:
+            self.outbox.append([identity, b"", MDPW2, W2_CODES[command], *rest])
+
+    def _on_worker(self, identity: bytes, message: list[bytes], now: float,
+                   version: int = 1) -> None:
         worker = self.workers.get(identity)
         command = message[0] if message else b""
+        if worker is not None and worker.version != version:
+            self._protocol_error(identity, worker, f"switched to MDP/0.{version}", now)
+            return
         if command == DISCONNECT and len(message) == 1:
             if worker is not None:
                 self._forget(worker, f"{_name(identity)} said DISCONNECT", now, kind="leave",
@@ -219,9 +265,10 @@ class BrokerState:
             service = message[1]
             if not service or service.startswith(MMI):
                 self._protocol_error(identity, None, f"may not offer {show_bytes([service])!r}",
-                                     now)
+                                     now, version)
                 return
-            worker = self.workers[identity] = Worker(identity, service, now + self.silence_limit)
+            worker = self.workers[identity] = Worker(identity, service, now + self.silence_limit,
+                                                     version=version)
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
             entry.workers += 1
@@ -231,18 +278,25 @@ class BrokerState:
             return
         if worker is None:
             self._protocol_error(identity, None,
-                                 f"unknown worker sent {describe([b'', MDPW, *message])}", now)
+                                 f"unknown worker sent {describe([b'', MDPW, *message])}", now,
+                                 version)
             return
         if command == HEARTBEAT and len(message) == 1:
             worker.expires_at = now + self.silence_limit
             return
         request = worker.request
-        if (command == REPLY and len(message) >= 3 and message[2] == b""
+        if (command in (REPLY, PARTIAL) and len(message) >= 3 and message[2] == b""
                 and request is not None and message[1] == request.client):
             worker.expires_at = now + self.silence_limit
+            if command == PARTIAL:  # a 0.2 worker's reply in parts; it keeps the request
+                if request.version == 1:
+                    self.partials_dropped += 1  # a 0.1 client takes one reply: the FINAL
+                else:
+                    self._to_client(request, message[3:], final=False)
+                return
             worker.request = None
             self.answered[worker.service] += 1
-            self.outbox.append([request.client, b"", MDPC, worker.service, *message[3:]])
+            self._to_client(request, message[3:])
             self._make_waiting(worker)
             return
         self._protocol_error(identity, worker,
@@ -274,7 +328,8 @@ class BrokerState:
                 entry.requests = kept
                 self._drop_if_unused(entry)
         if now >= self.heartbeat_at:
-            self.outbox.extend([identity, b"", MDPW, HEARTBEAT] for identity in self.workers)
+            for worker in self.workers.values():
+                self._to_worker(worker.identity, worker.version, HEARTBEAT)
             self.heartbeat_at = now + self.heartbeat_interval
         self._check_at = min([self.heartbeat_at]
                              + [w.expires_at for w in self.workers.values()]
@@ -300,8 +355,8 @@ class BrokerState:
             worker = entry.waiting.pop(next(iter(entry.waiting)))
             request = worker.request = entry.requests.popleft()
             self.queued -= 1
-            self.outbox.append([worker.identity, b"", MDPW, REQUEST, request.client, b"",
-                                *request.body])
+            self._to_worker(worker.identity, worker.version, REQUEST, request.client, b"",
+                            *request.body)
 
     def _make_waiting(self, worker: Worker) -> None:
         entry = self.services[worker.service]
@@ -319,7 +374,7 @@ class BrokerState:
         self.notes.append((kind, why))
         if send:
             self.disconnected += 1
-            self.outbox.append([worker.identity, b"", MDPW, DISCONNECT])
+            self._to_worker(worker.identity, worker.version, DISCONNECT)
         request, worker.request = worker.request, None
         if request is not None:
             self.requeued += 1
@@ -331,15 +386,16 @@ class BrokerState:
         self._drop_if_unused(entry)
 
     def _protocol_error(self, identity: bytes, worker: Worker | None, why: str,
-                        now: float) -> None:
-        """Log, count, DISCONNECT; a registered worker is forgotten too."""
+                        now: float, version: int = 1) -> None:
+        """Log, count, DISCONNECT (in the peer's MDP version); a registered worker is
+        forgotten too."""
         self.rejected += 1
         if worker is not None:
             self._forget(worker, f"{_name(identity)}: {why}", now, kind="reject")
         else:
             self.notes.append(("reject", f"{_name(identity)}: {why}"))
             self.disconnected += 1
-            self.outbox.append([identity, b"", MDPW, DISCONNECT])
+            self._to_worker(identity, version, DISCONNECT)
 
     def _drop_if_unused(self, entry: Service) -> None:
         """A service with no worker and no request is forgotten: names cannot pile up."""
@@ -563,7 +619,7 @@ class MajordomoBroker(Actor):
                     if frames is None:
                         state.reject("too many frames")
                     else:
-                        if self.trace_messages and frames[2:3] == [MDPW]:
+                        if self.trace_messages and frames[2:3] in ([MDPW], [MDPW2]):
                             self.trace.add(self.name, "recv", describe(frames[1:]),
                                            peer=_name(frames[0]))
                         state.on_message(frames, now)
@@ -596,7 +652,7 @@ class MajordomoBroker(Actor):
                         raise
                     state.peer_unreachable(message[0], now)
                     continue
-                if self.trace_messages and message[2:3] == [MDPW]:
+                if self.trace_messages and message[2] in WORKER_HEADERS:
                     self.trace.add(self.name, "send", describe(message[1:]),
                                    peer=_name(message[0]))
         return changed

@@ -289,3 +289,52 @@ def test_too_many_frames_or_an_oversized_frame_cost_the_broker_nothing(context):
     assert broker.state.rejected == 1, "libzmq dropped the oversized one before Python saw it"
     worker.stop()
     broker.stop()
+
+
+# -- MDP/0.2 as majortomo frames it, on the same broker --------------------------------------
+MDPC2, MDPW2 = b"MDPC02", b"MDPW02"
+W2_READY, W2_REQUEST, W2_PARTIAL, W2_FINAL = b"\x01", b"\x02", b"\x03", b"\x04"
+C2_REQUEST, C2_PARTIAL, C2_FINAL = b"\x01", b"\x02", b"\x03"
+
+
+def test_02_clients_and_workers_share_the_broker_with_01_ones_partial_replies_streamed(context):
+    trace = Trace()
+    broker = start_broker(trace)
+    streamer = context.socket(zmq.DEALER)  # a 0.2 worker: two PARTIALs, then FINAL
+    streamer.connect(broker.endpoint)
+    streamer.send_multipart([b"", MDPW2, W2_READY, b"stream"])
+    old = start_worker("old", broker, "echo", trace)  # ours, 0.1
+    assert broker.wait_until(lambda: broker.state.offers(b"stream"), 5)
+
+    client2 = context.socket(zmq.DEALER)  # a 0.2 client
+    client2.connect(broker.endpoint)
+
+    def serve_stream():
+        assert streamer.poll(5000), "no request for the 0.2 worker"
+        empty, header, command, client, delimiter, *body = streamer.recv_multipart()
+        assert (empty, header, command, delimiter) == (b"", MDPW2, W2_REQUEST, b"")
+        for part in (b"1", b"2"):
+            streamer.send_multipart([b"", MDPW2, W2_PARTIAL, client, b"", *body, part])
+        streamer.send_multipart([b"", MDPW2, W2_FINAL, client, b"", *body, b"end"])
+
+    client2.send_multipart([b"", MDPC2, C2_REQUEST, b"stream", b"go"])
+    serve_stream()
+    parts = []
+    while not parts or parts[-1][2] != C2_FINAL:
+        assert client2.poll(5000), f"the stream stopped after {parts}"
+        parts.append(client2.recv_multipart())
+    assert parts == [[b"", MDPC2, C2_PARTIAL, b"go", b"1"], [b"", MDPC2, C2_PARTIAL, b"go", b"2"],
+                     [b"", MDPC2, C2_FINAL, b"go", b"end"]]
+
+    client2.send_multipart([b"", MDPC2, C2_REQUEST, b"echo", b"to 0.1"])  # 0.2 client, 0.1 worker
+    assert client2.poll(5000)
+    assert client2.recv_multipart() == [b"", MDPC2, C2_FINAL, b"to 0.1"]
+
+    with MajordomoClient(broker.endpoint, timeout=5, retries=1) as client1, \
+            ThreadPoolExecutor(1) as pool:  # 0.1 client, 0.2 worker: the FINAL part only
+        reply = pool.submit(client1.request, "stream", b"go")
+        serve_stream()
+        assert reply.result(5) == [b"go", b"end"]
+    assert broker.state.partials_dropped == 2 and broker.state.rejected == 0
+    old.stop()
+    broker.stop()

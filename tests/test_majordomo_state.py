@@ -5,10 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pirate_helpers.majordomo import (
+    C2_FINAL,
+    C2_PARTIAL,
+    C2_REQUEST,
     DISCONNECT,
     HEARTBEAT,
     MDPC,
+    MDPC2,
     MDPW,
+    MDPW2,
     READY,
     REPLY,
     REQUEST,
@@ -31,6 +36,18 @@ def ask(service: bytes, *body: bytes, client: bytes = b"c1") -> list[bytes]:
 
 def reply(worker: bytes, body: bytes, client: bytes = b"c1") -> list[bytes]:
     return command(worker, REPLY, client, b"", body)
+
+
+W2_READY, W2_REQUEST, W2_PARTIAL, W2_FINAL, W2_HEARTBEAT, W2_DISCONNECT = (
+    bytes([n]) for n in range(1, 7))  # MDP/0.2's worker commands
+
+
+def command2(worker: bytes, code: bytes, *rest: bytes) -> list[bytes]:
+    return [worker, b"", MDPW2, code, *rest]
+
+
+def ask2(service: bytes, *body: bytes, client: bytes = b"c1") -> list[bytes]:
+    return [client, b"", MDPC2, C2_REQUEST, service, *body]
 
 
 def requests_sent(state) -> list[tuple[bytes, list[bytes]]]:
@@ -354,12 +371,15 @@ WORKERS = [b"w1", b"w2", b"w3", b"w4"]
 SERVICES = [b"a", b"b", b"mmi.x"]
 
 events = st.one_of(
-    st.tuples(st.just("ready"), st.sampled_from(WORKERS), st.sampled_from(SERVICES)),
+    st.tuples(st.just("ready"), st.sampled_from(WORKERS), st.sampled_from(SERVICES),
+              st.sampled_from([1, 2])),
+    st.tuples(st.just("partial"), st.sampled_from(WORKERS)),
     st.tuples(st.just("heartbeat"), st.sampled_from(WORKERS)),
     st.tuples(st.just("reply"), st.sampled_from(WORKERS), st.booleans()),
     st.tuples(st.just("disconnect"), st.sampled_from(WORKERS)),
     st.tuples(st.just("unreachable"), st.sampled_from(WORKERS)),
-    st.tuples(st.just("request"), st.sampled_from(SERVICES[:2]) | st.just(b"nobody")),
+    st.tuples(st.just("request"), st.sampled_from(SERVICES[:2]) | st.just(b"nobody"),
+              st.sampled_from([1, 2])),
     st.tuples(st.just("mmi"), st.sampled_from(SERVICES + [b"nobody"])),
     st.tuples(st.just("wait"), st.floats(0.0, 2.0)),
     st.tuples(st.just("garbage"), st.lists(st.binary(max_size=8), max_size=6)),
@@ -393,27 +413,42 @@ def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, exp
     now, serial = 0.0, 0
     issued, answered = set(), set()
     holds: dict[bytes, list[bytes]] = {}  # what each worker last got, as the worker sees it
+    speaks: dict[bytes, int] = {}  # the MDP version each worker last said READY in
+
+    def say(worker, code, *rest):  # in the worker's version; the codes are 0.1's
+        if speaks.get(worker, 1) == 1:
+            state.on_message(command(worker, code, *rest), now)
+        else:
+            code2 = {READY: W2_READY, REPLY: W2_FINAL, HEARTBEAT: W2_HEARTBEAT,
+                     DISCONNECT: W2_DISCONNECT, b"partial": W2_PARTIAL}[code]
+            state.on_message(command2(worker, code2, *rest), now)
+
     for event in script:
         kind = event[0]
         if kind == "ready":
-            state.on_message(ready(event[1], event[2]), now)
+            speaks[event[1]] = event[3]
+            say(event[1], READY, event[2])
         elif kind == "heartbeat":
-            state.on_message(command(event[1], HEARTBEAT), now)
+            say(event[1], HEARTBEAT)
+        elif kind == "partial":
+            if event[1] in holds:
+                say(event[1], b"partial", *holds[event[1]][:2], b"part")
         elif kind == "reply":
             got = holds.pop(event[1], None)
             if got is not None and event[2]:
-                state.on_message(command(event[1], REPLY, *got), now)
+                say(event[1], REPLY, *got)
             else:
-                state.on_message(reply(event[1], b"x", client=b"nobody"), now)
+                say(event[1], REPLY, b"nobody", b"", b"x")
         elif kind == "disconnect":
-            state.on_message(command(event[1], DISCONNECT), now)
+            say(event[1], DISCONNECT)
         elif kind == "unreachable":
             state.peer_unreachable(event[1], now)
         elif kind == "request":
             serial += 1
             body = str(serial).encode()
             issued.add(body)
-            state.on_message(ask(event[1], body, client=b"c" + body), now)
+            asking = ask if event[2] == 1 else ask2
+            state.on_message(asking(event[1], body, client=b"c" + body), now)
         elif kind == "mmi":
             state.on_message(ask(b"mmi.service", event[1]), now)
             offered = state.outbox[-1][4] == b"200"
@@ -424,9 +459,12 @@ def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, exp
         else:
             state.on_message(event[1], now)
         for message in state.outbox:
-            if message[2:4] == [MDPW, REQUEST]:
+            if message[2:4] in ([MDPW, REQUEST], [MDPW2, W2_REQUEST]):
                 holds[message[0]] = message[4:]
-            elif message[2:3] == [MDPC] and not message[3].startswith(b"mmi."):
+            elif message[2:4] == [MDPC2, C2_PARTIAL]:
+                assert message[4] == b"part" and message[0] in {b"c" + i for i in issued}
+            elif (message[2:3] == [MDPC] and not message[3].startswith(b"mmi.")
+                  or message[2:4] == [MDPC2, C2_FINAL]):
                 assert message[4] not in answered, "answered twice"
                 assert message[0] == b"c" + message[4], "a reply to the wrong client"
                 answered.add(message[4])
@@ -489,3 +527,81 @@ def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
     assert broker.snapshot("upper")["counts"]["answered"] == 1
     assert set(broker.snapshot()["workers"]) == {"e1", "e2", "u1"}
     assert "e2: expired" in render(echo, "service echo")
+
+
+# -- MDP/0.2 (RFC 18 as majortomo frames it) beside 0.1 -------------------------------------
+def test_a_02_worker_serves_a_01_client_and_a_01_worker_a_02_client():
+    state = broker()
+    state.on_message(command2(b"new", W2_READY, b"echo"), 0.0)
+    state.on_message(ready(b"old", b"echo"), 0.0)
+    state.on_message(ask(b"echo", b"from 0.1", client=b"c1"), 0.1)
+    state.on_message(ask2(b"echo", b"from 0.2", client=b"c2"), 0.1)
+    assert state.outbox == [[b"new", b"", MDPW2, W2_REQUEST, b"c1", b"", b"from 0.1"],
+                            [b"old", b"", MDPW, REQUEST, b"c2", b"", b"from 0.2"]]
+    state.outbox.clear()
+    state.on_message(command2(b"new", W2_FINAL, b"c1", b"", b"A"), 0.2)
+    state.on_message(command(b"old", REPLY, b"c2", b"", b"B"), 0.2)
+    assert state.outbox == [[b"c1", b"", MDPC, b"echo", b"A"],
+                            [b"c2", b"", MDPC2, C2_FINAL, b"B"]]
+    assert state.answered == {b"echo": 2} and state.rejected == 0
+
+
+def test_partial_replies_stream_to_a_02_client_and_the_worker_stays_busy():
+    state = broker()
+    state.on_message(command2(b"w", W2_READY, b"stream"), 0.0)
+    state.on_message(ask2(b"stream", b"go"), 0.0)
+    state.outbox.clear()
+    state.on_message(command2(b"w", W2_PARTIAL, b"c1", b"", b"1"), 0.1)
+    state.on_message(command2(b"w", W2_PARTIAL, b"c1", b"", b"2"), 0.2)
+    assert state.workers[b"w"].request is not None, "still busy"
+    state.on_message(command2(b"w", W2_FINAL, b"c1", b"", b"3"), 0.3)
+    assert state.outbox == [[b"c1", b"", MDPC2, C2_PARTIAL, b"1"],
+                            [b"c1", b"", MDPC2, C2_PARTIAL, b"2"],
+                            [b"c1", b"", MDPC2, C2_FINAL, b"3"]]
+    assert state.workers[b"w"].request is None and state.answered[b"stream"] == 1
+
+
+def test_a_01_client_gets_only_the_final_part_and_the_partials_are_counted():
+    state = broker()
+    state.on_message(command2(b"w", W2_READY, b"stream"), 0.0)
+    state.on_message(ask(b"stream", b"go"), 0.0)
+    state.outbox.clear()
+    state.on_message(command2(b"w", W2_PARTIAL, b"c1", b"", b"1"), 0.1)
+    state.on_message(command2(b"w", W2_FINAL, b"c1", b"", b"2"), 0.2)
+    assert state.outbox == [[b"c1", b"", MDPC, b"stream", b"2"]]
+    assert state.partials_dropped == 1
+
+
+def test_02_heartbeats_disconnects_and_mmi_speak_the_peers_version():
+    state = broker()
+    state.on_message(command2(b"w", W2_READY, b"echo"), 0.0)
+    state.tick(1.0)
+    assert state.outbox == [[b"w", b"", MDPW2, W2_HEARTBEAT]]
+    state.outbox.clear()
+    state.on_message(ask2(b"mmi.service", b"echo"), 1.0)
+    assert state.outbox == [[b"c1", b"", MDPC2, C2_FINAL, b"200"]]
+    state.outbox.clear()
+    state.on_message(command2(b"w", W2_READY, b"echo"), 1.1)  # a second READY
+    assert state.outbox == [[b"w", b"", MDPW2, W2_DISCONNECT]] and not state.workers
+    state.outbox.clear()
+    state.on_message(command2(b"x", W2_HEARTBEAT), 1.2)  # unknown
+    state.on_message(command2(b"y", b"\x09"), 1.2)  # no such command
+    state.on_message([b"z", b"", MDPW2], 1.2)  # no command at all
+    assert state.outbox == [[peer, b"", MDPW2, W2_DISCONNECT] for peer in (b"x", b"y", b"z")]
+    state.on_message(command2(b"v", W2_READY, b"echo"), 1.3)
+    state.on_message(command2(b"v", W2_DISCONNECT), 1.4)
+    assert not state.workers
+
+
+def test_a_worker_that_switches_versions_is_disconnected_in_the_one_it_registered_with():
+    state = broker((b"w", b"echo"))
+    state.on_message(command2(b"w", W2_HEARTBEAT), 0.1)
+    assert disconnected(state) == [b"w"] and not state.workers and state.rejected == 1
+
+
+@pytest.mark.parametrize("message", [[b"c", b"", MDPC2], [b"c", b"", MDPC2, C2_FINAL, b"s"],
+                                     [b"c", b"", MDPC2, C2_REQUEST]])
+def test_a_02_client_message_that_is_no_request_is_counted_and_dropped(message):
+    state = broker()
+    state.on_message(message, 0.0)
+    assert state.rejected == 1 and not state.outbox and not state.services
