@@ -30,6 +30,7 @@ from pirate_helpers.majordomo import (
 )
 
 INTERVAL, LIVENESS = 0.05, 3
+MDPC2, MDPW2 = b"MDPC02", b"MDPW02"  # MDP/0.2's headers, written out as a peer would
 SILENCE = INTERVAL * LIVENESS
 SLACK = 0.25
 
@@ -231,7 +232,7 @@ def fuzz_frame(choices):
 
 
 wire_messages = st.lists(st.one_of(
-    st.tuples(fuzz_frame([b""]), fuzz_frame([MDPW, MDPC]),
+    st.tuples(fuzz_frame([b""]), fuzz_frame([MDPW, MDPC, MDPW2, MDPC2]),
               fuzz_frame([READY, REQUEST, REPLY, HEARTBEAT, DISCONNECT, b"\x00"]))
     .flatmap(lambda head: st.lists(fuzz_frame([b"", b"echo", b"mmi.x"]), max_size=4)
              .map(lambda rest: [*head, *rest])),
@@ -292,7 +293,6 @@ def test_too_many_frames_or_an_oversized_frame_cost_the_broker_nothing(context):
 
 
 # -- MDP/0.2 as majortomo frames it, on the same broker --------------------------------------
-MDPC2, MDPW2 = b"MDPC02", b"MDPW02"
 W2_READY, W2_REQUEST, W2_PARTIAL, W2_FINAL = b"\x01", b"\x02", b"\x03", b"\x04"
 C2_REQUEST, C2_PARTIAL, C2_FINAL = b"\x01", b"\x02", b"\x03"
 

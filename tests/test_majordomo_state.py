@@ -479,7 +479,7 @@ def frame_from(choices):
 
 fuzzed = st.lists(st.one_of(
     # a worker-looking message: every frame either a meaningful value or random bytes
-    st.tuples(frame_from(WORKERS), frame_from([b""]), frame_from([MDPW, MDPC]),
+    st.tuples(frame_from(WORKERS), frame_from([b""]), frame_from([MDPW, MDPC, MDPW2, MDPC2]),
               frame_from([READY, REQUEST, REPLY, HEARTBEAT, DISCONNECT, b"\x00", b"\x06"]))
     .flatmap(lambda head: st.lists(frame_from([b"", b"a", b"mmi.service", b"c1"]), max_size=5)
              .map(lambda rest: [*head, *rest])),
