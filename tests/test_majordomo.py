@@ -5,6 +5,7 @@ was last heard. Bounds allow scheduling slack for a loaded 2-core machine; every
 an event or a socket, with a bound.
 """
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pirate_helpers import Faults, ServerUnavailable, Trace
+from pirate_helpers.endpoints import bind, guard
 from pirate_helpers.majordomo import (
     DISCONNECT,
     HEARTBEAT,
@@ -338,3 +340,100 @@ def test_02_clients_and_workers_share_the_broker_with_01_ones_partial_replies_st
     assert broker.state.partials_dropped == 2 and broker.state.rejected == 0
     old.stop()
     broker.stop()
+
+
+# -- hostile brokers: the worker and the client under random messages ------------------------
+special = st.sampled_from([b"", MDPW, MDPC, MDPW2, READY, REQUEST, REPLY, HEARTBEAT,
+                           DISCONNECT, b"\x06"])
+big = st.builds(lambda size, byte: bytes([byte]) * size, st.integers(1000, 200_000),
+                st.integers(0, 255))
+junk_frame = st.one_of(special, st.binary(max_size=32), big)
+junk = st.lists(st.one_of(st.lists(junk_frame, min_size=1, max_size=7),
+                          st.integers(60, 80).map(lambda n: [b"f"] * n)), min_size=1, max_size=6)
+HOSTILE = settings(max_examples=25, deadline=None,
+                   suppress_health_check=[HealthCheck.too_slow,
+                                          HealthCheck.function_scoped_fixture])
+
+
+def test_our_worker_survives_random_messages_from_its_broker(context):
+    """Whatever a broker sends, the worker keeps serving; a DISCONNECT among the junk makes
+    it come back under its next identity, as RFC 7 says."""
+    fake = guard(context.socket(zmq.ROUTER))
+    fake.router_mandatory = 1
+    endpoint = bind(fake)
+    worker = MajordomoWorker("w1", connect=endpoint, heartbeat_interval=0.05, liveness=100,
+                             reconnect_min=0.01, reconnect_max=0.02).start()
+    current = [b"w1"]
+
+    def next_message(timeout_ms=5000):
+        assert fake.poll(timeout_ms), "the worker sent nothing"
+        message = fake.recv_multipart()
+        if message[1:] == [b"", MDPW, READY, b"echo"]:
+            current[0] = message[0]  # (re)registered, maybe under a new identity
+        return message
+
+    def request_answered():
+        for _ in range(10):
+            try:
+                fake.send_multipart([current[0], b"", MDPW, REQUEST, b"client-7", b"",
+                                     b"still here"])
+            except zmq.ZMQError:  # that identity is gone: wait for the READY of the next
+                next_message()
+                continue
+            deadline = time.monotonic() + 1.0
+            while (left := deadline - time.monotonic()) > 0 and fake.poll(int(left * 1000)):
+                reply = next_message()
+                if reply[1:] == [b"", MDPW, REPLY, b"client-7", b"", b"still here"]:
+                    return True
+                if reply[3:4] == [READY]:
+                    break  # back under a new identity: ask again
+        return False
+
+    try:
+        assert next_message() == [b"w1", b"", MDPW, READY, b"echo"]
+
+        @HOSTILE
+        @given(sent=junk)
+        def probe(sent):
+            for frames in sent:
+                try:
+                    fake.send_multipart([current[0], *frames])
+                except zmq.ZMQError:
+                    pass
+            assert request_answered()
+
+        probe()
+        assert worker.running and worker.rejected > 0
+    finally:
+        worker.stop()
+
+
+def test_our_client_takes_only_a_reply_from_its_service(context):
+    server = guard(context.socket(zmq.ROUTER))
+    endpoint = bind(server)
+
+    @HOSTILE
+    @given(sent=junk)
+    def probe(sent):
+        done = threading.Event()
+
+        def junk_then_answer():
+            first = True
+            while not done.is_set():
+                if server.poll(20):
+                    identity, *request = server.recv_multipart()
+                    for frames in sent if first else []:
+                        server.send_multipart([identity, *frames])
+                    server.send_multipart([identity, *request])  # header, service, body
+                    first = False
+
+        thread = threading.Thread(target=junk_then_answer)
+        thread.start()
+        try:
+            with MajordomoClient(endpoint, timeout=0.15, retries=4) as client:
+                assert client.request("echo", b"mine") == [b"mine"]
+        finally:
+            done.set()
+            thread.join(5)
+
+    probe()
