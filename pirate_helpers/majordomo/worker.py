@@ -1,17 +1,20 @@
-"""The Majordomo worker: Paranoid Pirate's worker speaking MDP, offering one service."""
+"""The Majordomo worker: Paranoid Pirate's worker speaking MDP, offering one service.
+
+Only what MDP changes is here: READY names the service, every message has the MDP header,
+a DISCONNECT from the broker means reconnect, and a request comes as `[client, "", body...]`
+(answered by `handler`). The poll loop, faults and back-off are `ParanoidWorker`'s."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 
 import zmq
 
-from ..actor import Actor, ActorStopped
+from ..actor import ActorStopped
 from ..endpoints import connect, receive
 from ..faults import NONE, Faults
-from ..paranoid import WorkerAction, WorkerLiveness
+from ..paranoid import ParanoidWorker, WorkerAction
 from ..trace import Trace, show_bytes
 from .protocol import DISCONNECT, HEARTBEAT, MDPW, READY, REPLY, REQUEST, describe, peer_name
 
@@ -20,15 +23,16 @@ def echo(body: list[bytes]) -> list[bytes]:
     return body
 
 
-class MajordomoWorker(Actor):
+class MajordomoWorker(ParanoidWorker):
     """A DEALER worker offering `service`; by default it echoes every request body.
 
-    It heartbeats on schedule, also while busy (a request's reply is scheduled `work_s`
-    ahead and sent from the same loop); a broker silent for `liveness` intervals, or a
-    DISCONNECT, makes it reconnect after Paranoid Pirate's back-off. Each connection has its
-    own identity (`name`, then `name.2`, ...), so a broker never takes a reconnection for a
-    second READY. Stopping it sends DISCONNECT, so the broker forgets it at once. Faults
-    (`Faults`) are counted per request: crash, drop, freeze, slow.
+    Paranoid Pirate's worker (its poll loop, faults and back-off) speaking MDP. It heartbeats
+    on schedule, also while busy (a request's reply is scheduled `work_s` ahead and sent
+    from the same loop); a broker silent for `liveness` intervals, or a DISCONNECT, makes it
+    reconnect after Paranoid Pirate's back-off. Each connection has its own identity
+    (`name`, then `name.2`, ...), so a broker never takes a reconnection for a second READY.
+    Stopping it sends DISCONNECT, so the broker forgets it at once. Faults (`Faults`) are
+    counted per request: crash, drop, freeze, slow.
     """
 
     def __init__(
@@ -46,23 +50,17 @@ class MajordomoWorker(Actor):
         faults: Faults = NONE,
         trace: Trace | None = None,
     ) -> None:
-        super().__init__(name, trace)
-        self.endpoint = connect
+        super().__init__(name, connect=connect, heartbeat_interval=heartbeat_interval,
+                         liveness=liveness, work_s=work_s, reconnect_min=reconnect_min,
+                         reconnect_max=reconnect_max, faults=faults, trace=trace)
         self.service = service.encode()
-        self.work_s = work_s
         self.handler = handler
-        self.faults = faults
-        self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
-                                       reconnect_max)
-        self.dealer: zmq.Socket | None = None
         self.identity = b""
-        self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
-        self.received = self.answered = self.reconnects = self.disconnects = 0
-        self.rejected = 0
-        self.crashed = False
+        self.disconnects = self.rejected = 0
 
-    def setup(self) -> None:
-        self._connect()
+    def shown(self, request: list[bytes]) -> str:
+        """A request `[client, "", body...]` as the trace shows it: its body."""
+        return show_bytes(request[2:])
 
     def _connect(self) -> None:
         self.dealer = self.socket(zmq.DEALER)
@@ -75,28 +73,10 @@ class MajordomoWorker(Actor):
 
     def run(self) -> None:
         try:
-            self._loop()
+            super().run()
         except ActorStopped:
             self._say_goodbye()
             raise
-
-    def _loop(self) -> None:
-        while True:
-            wakeup = self.liveness.next_wakeup()
-            if self.work:
-                wakeup = min(wakeup, self.work[0][0])
-            sockets = (self.dealer,) if self.dealer is not None else ()
-            if self.poll(sockets, max(0.0, wakeup - time.monotonic())):
-                outcome = self._receive()
-                if outcome == "crash":
-                    return
-                if outcome == "froze":
-                    continue  # read what arrived meanwhile before judging the broker
-            now = time.monotonic()
-            while self.work and self.work[0][0] <= now:
-                self._reply(self.work.popleft()[1])
-            while action := self.liveness.tick(now):
-                self._act(action)
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
@@ -113,7 +93,7 @@ class MajordomoWorker(Actor):
         assert self.dealer is not None
         self.close(self.dealer)
         self.dealer = None
-        lost = ", abandoning " + ",".join(show_bytes(r[2:]) for _, r in self.work)
+        lost = ", abandoning " + ",".join(self.shown(r) for _, r in self.work)
         self.trace.add(self.name, "backoff", f"{why}{lost if self.work else ''}")
         self.work.clear()
 
@@ -147,25 +127,6 @@ class MajordomoWorker(Actor):
         liveness.backoff = min(2 * liveness.backoff, liveness.reconnect_max)
         self._drop_connection(f"the broker said DISCONNECT; reconnecting in "
                               f"{liveness.waited:g} s")
-
-    def _accept(self, request: list[bytes]) -> str | None:
-        """Schedule the reply to `[client, "", body...]`, or apply the fault this request
-        number draws; "crash" or "froze" tell the loop what happened."""
-        self.received += 1
-        decision = self.faults.decide(self.received)
-        if decision.action == "crash":
-            self.crashed = True
-            self.trace.add(self.name, "crash", f"on request #{self.received}")
-            return "crash"
-        if decision.frozen:
-            self.trace.add(self.name, "freeze", f"{self.faults.freeze_s:g} s, no heartbeats")
-            self.pause(self.faults.freeze_s)
-        if decision.action == "drop":
-            self.trace.add(self.name, "drop", show_bytes(request[2:]))
-        else:
-            busy_until = self.work[-1][0] if self.work else time.monotonic()
-            self.work.append((busy_until + self.work_s + self.faults.slow_s, request))
-        return "froze" if decision.frozen else None
 
     def _reply(self, request: list[bytes]) -> None:
         assert self.dealer is not None
