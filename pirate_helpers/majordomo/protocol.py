@@ -10,11 +10,13 @@ broker's ROUTER sees it (the sender's routing id first, then REQ's or DEALER's e
         READY 0x01 service | REQUEST 0x02 client, "", body... | REPLY 0x03 client, "", body...
         HEARTBEAT 0x04 | DISCONNECT 0x05
 
-The same ROUTER also speaks MDP/0.2 (RFC 18, a draft) as majortomo frames it: the empty
-first frame kept, headers `MDPC02`/`MDPW02`, clients send REQUEST 0x01 and get their reply
+The same ROUTER also speaks MDP/0.2 (RFC 18, a draft) with the empty first frame that
+majortomo keeps: headers `MDPC02`/`MDPW02`, clients send REQUEST 0x01 and get their reply
 in parts, PARTIAL 0x02... then FINAL 0x03 (body only, no service frame); worker commands are
 renumbered (READY 1, REQUEST 2, PARTIAL 3, FINAL 4, HEARTBEAT 5, DISCONNECT 6). Versions
-mix freely per peer; a 0.1 client of a 0.2 worker gets the FINAL part only.
+mix freely per peer; a 0.1 client of a 0.2 worker gets the FINAL part only. majortomo
+0.2.0's worker works with it; its client does not, as it numbers client commands as worker
+ones (REQUEST 2, PARTIAL 3, FINAL 4), against RFC 18 (tests/test_majortomo_interop.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ MDPW = b"MDPW01"  # the worker header
 READY, REQUEST, REPLY, HEARTBEAT, DISCONNECT = b"\x01", b"\x02", b"\x03", b"\x04", b"\x05"
 COMMAND_NAMES = {READY: "READY", REQUEST: "REQUEST", REPLY: "REPLY", HEARTBEAT: "HEARTBEAT",
                  DISCONNECT: "DISCONNECT"}
-# MDP/0.2 (RFC 18, draft) as majortomo speaks it: the same empty first frame, new headers,
-# renumbered worker commands, and replies in parts (PARTIAL...) ended by FINAL.
+# MDP/0.2 (RFC 18, draft) with majortomo's empty first frame: new headers, renumbered
+# worker commands, and replies in parts (PARTIAL...) ended by FINAL.
 MDPC2, MDPW2 = b"MDPC02", b"MDPW02"
 C2_REQUEST, C2_PARTIAL, C2_FINAL = b"\x01", b"\x02", b"\x03"
 PARTIAL = b"\x13"  # inside the broker only: a 0.2 worker's PARTIAL, put in 0.1 terms
