@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 
 import zmq
@@ -117,7 +119,9 @@ class Actor:
                 pass  # the thread is ending already: its pipe end is gone
             self._thread.join(timeout)
         if self._thread is not None and self._thread.is_alive():
-            raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+            frame = sys._current_frames().get(self._thread.ident)
+            where = "".join(traceback.format_stack(frame, limit=3)) if frame else "?"
+            raise TimeoutError(f"{self.name} did not stop within {timeout} s; it is at\n{where}")
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None

@@ -195,8 +195,11 @@ class LazyPirateClient:
             req = self._socket()
             # traced first: a broker's thread may trace its part of the trip before we return
             self.trace.add(self.name, "send", show_bytes(message), peer=server)
-            req.send_multipart(message)
-            self.sent += 1
+            try:  # never block: a REQ whose new connection was dropped may not take it
+                req.send_multipart(message, zmq.NOBLOCK)
+                self.sent += 1
+            except zmq.Again:
+                pass  # this try waits out its timeout like a lost request, then retries
             reply = self._receive(req)
             if reply is None:
                 self.timeouts += 1

@@ -35,9 +35,13 @@ from .endpoints import LOCAL, bind, connect, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .trace import Trace, show_bytes
+from .trace import show_identity as _name
 
 READY = b"\x01"
 """A worker's first message: "I can take a request" (the Guide's PPP_READY)."""
+
+RECONNECT_S = 0.1
+"""How long a worker whose fresh socket could not say READY waits before the next one."""
 
 MAX_WAITING = 1000
 """Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
@@ -143,9 +147,6 @@ class LruQueue:
         self.busy[worker] = request
         return Dispatch(worker, request)
 
-
-def _name(identity: bytes) -> str:
-    return show_bytes([identity])
 
 
 class SimplePirateQueue(Actor):
@@ -303,12 +304,21 @@ class SimpleWorker(StrictEcho):
         self.reconnects = 0
 
     def fresh_socket(self) -> zmq.Socket:
-        req = self.socket(zmq.REQ)
-        req.routing_id = self.name.encode()
-        self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
-        connect(req, self.endpoint)
-        req.send(READY)
-        return req
+        """A new REQ that has said READY. A blocking send could wait for good (its new
+        connection may be dropped at once), so READY goes without blocking, and if it
+        cannot go the worker starts over a moment later (`pause`: `stop()` still works)."""
+        while True:
+            req = self.socket(zmq.REQ)
+            req.routing_id = self.name.encode()
+            self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
+            connect(req, self.endpoint)
+            try:
+                req.send(READY, zmq.NOBLOCK)
+                return req
+            except zmq.Again:
+                self.close(self.events)
+                self.close(req)
+                self.pause(RECONNECT_S)
 
     def watched(self) -> list[zmq.Socket]:
         return [self.strict, self.events]

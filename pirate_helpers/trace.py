@@ -127,3 +127,15 @@ def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
     if len(frames) > SHOWN_FRAMES:
         parts.append(f"(+{len(frames) - SHOWN_FRAMES} frames)")
     return "|".join(parts)
+
+
+def show_identity(identity: bytes, limit: int = 64) -> str:
+    """A peer's identity as text: the name a worker chose (any printable UTF-8), or the hex
+    of libzmq's random one; never raw control bytes in a log line."""
+    try:
+        name = identity[:limit].decode()
+    except UnicodeDecodeError:
+        name = ""
+    if not name.isprintable() or not name:
+        return show_bytes([identity], limit)
+    return name if len(identity) <= limit else name[: limit - 1] + "…"
