@@ -38,6 +38,9 @@ class StrictEcho(Actor):
     just as if it had been lost. (The article's server `continue`s instead, and its REP is
     broken from then on.) `fresh_socket()` is all that differs between a REP server and a
     REQ worker.
+
+    `peer` (set by a subclass) is whom to draw arrows to: the side that knows both ends of a
+    message records it, and behind the article's proxy only the server knows what it got.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class StrictEcho(Actor):
         self.faults = faults
         self.received = self.answered = self.dropped = self.rejected = 0
         self.crashed = False
+        self.peer: str | None = None
 
     def fresh_socket(self) -> zmq.Socket:
         raise NotImplementedError
@@ -69,7 +73,7 @@ class StrictEcho(Actor):
                 self.trace.add(self.name, "reject", "malformed message (no envelope)")
                 continue
             self.received += 1
-            self.trace.add(self.name, "recv", self.shown(request))
+            self.trace.add(self.name, "recv", self.shown(request), peer=self.peer)
             decision = self.faults.decide(self.received)
             if decision.action == "crash":
                 self.crashed = True
@@ -85,7 +89,10 @@ class StrictEcho(Actor):
                 self.strict = self.fresh_socket()
                 continue
             self.answered += 1  # counted before the client can see the reply
-            self.trace.add(self.name, "reply", self.shown(request))
+            if self.peer is None:
+                self.trace.add(self.name, "reply", self.shown(request))
+            else:
+                self.trace.add(self.name, "send", self.shown(request), peer=self.peer)
             self.strict.send_multipart(request)
 
 
@@ -93,7 +100,8 @@ class LazyServer(StrictEcho):
     """A REP server that echoes every request (all frames), with faults on purpose.
 
     With `connect=` it connects instead of binding: that is the article's Simple Pirate
-    worker, a plain REP behind a ROUTER-DEALER proxy.
+    worker, a plain REP behind a ROUTER-DEALER proxy. It then draws its own arrows to and
+    from whoever bound that endpoint (the proxy cannot tell which worker got what).
     """
 
     def __init__(
@@ -114,6 +122,8 @@ class LazyServer(StrictEcho):
         super().setup()
         if self.binds:
             self.trace.name_endpoint(self.endpoint, self.name)
+        else:
+            self.peer = self.trace.who(self.endpoint)
 
     def fresh_socket(self) -> zmq.Socket:
         """A new REP; rebinding waits (bounded) while the closed one frees the port."""
