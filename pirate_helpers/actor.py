@@ -138,7 +138,13 @@ class Actor:
             raise error
 
     def __enter__(self) -> Actor:
-        return self.start() if self._thread is None else self
+        if self._thread is not None:
+            return self
+        try:
+            return self.start()
+        except BaseException:  # Ctrl-C inside start(): `with` would not call __exit__
+            _stop_quietly(self)
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

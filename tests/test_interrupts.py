@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pirate_helpers import Actor, Trace, running_actors, stop_all
+from pirate_helpers import Actor, Trace, experiments, running_actors, stop_all
 
 
 def main_thread_in(function: str) -> bool:
@@ -71,3 +71,46 @@ def test_ctrl_c_while_joining_an_actor_leaves_it_stoppable():
     actor.stop()  # no ContextTerminated re-raised from the thread
     assert not actor.running and actor.trace.count("error") == 0
     assert stop_all() == []
+
+
+def traced(kind: str) -> tuple[Trace, threading.Event]:
+    """A trace that sets the returned event when an event of `kind` is added."""
+    seen = threading.Event()
+    return Trace(on_event=lambda event: seen.set() if event.kind == kind else None), seen
+
+
+def interrupted(run, ready: threading.Event, inside: str) -> None:
+    """Run `run()` in this (the main) thread and press Ctrl-C once `ready` and `inside`."""
+    interrupter = interrupt_when(ready, inside)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        interrupter.join()
+    # the autouse fixture checks that no actor and no thread is left; the cleanup works:
+    assert running_actors() == []
+    assert stop_all() == []
+
+
+def test_ctrl_c_in_the_lazy_experiment():
+    trace, dropped = traced("drop")
+    interrupted(lambda: experiments.lazy_experiment(2000, 3, 0.5, seed=1, trace=trace),
+                dropped, inside="join")
+
+
+def test_ctrl_c_while_giving_up_on_a_dead_server():
+    started = threading.Event()
+    started.set()
+    interrupted(lambda: experiments.seconds_to_give_up(2500, 3), started, inside="_receive")
+
+
+def test_ctrl_c_in_the_simple_pirate_load_run():
+    trace, crashed = traced("crash")
+    interrupted(lambda: experiments.simple_experiment(3, 0.1, 2500, seed=1, trace=trace),
+                crashed, inside="join")
+
+
+def test_ctrl_c_while_waiting_for_a_purge():
+    trace, killed = traced("worker killed")
+    interrupted(lambda: experiments.detection_time(1000, 3, trace=trace), killed,
+                inside="wait_for")
