@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
+from .endpoints import guard
 from .trace import Trace
 
 START_TIMEOUT_S = 5.0
@@ -32,11 +33,15 @@ class ActorStopped(Exception):
 
 
 class Actor:
+    max_message_bytes: int | None = None
     """Subclasses create sockets in `setup()` with `self.socket(...)` and loop in `run()`.
 
     Inside the thread, wait with `self.poll(...)` and `self.pause(...)` (never `time.sleep`):
     both return at once when `stop()` is called. `run()` returning ends the actor, e.g. an
     injected crash; its sockets are closed either way.
+
+    Every socket made with `self.socket(...)` is guarded (`endpoints.guard`): frames over
+    `max_message_bytes` (None: the process-wide cap) are refused and queues are bounded.
 
     State that callers read (a broker's ready list, say) is changed under `self.changes` and
     `self.changes.notify_all()` follows, so a caller can `wait_until(...)` it with a bound.
@@ -164,10 +169,19 @@ class Actor:
     def socket(self, socket_type: int) -> zmq.Socket:
         """A socket owned by this actor's thread, closed when the actor ends."""
         assert self.context is not None
-        sock = self.context.socket(socket_type)
+        sock = guard(self.context.socket(socket_type), self.max_message_bytes)
         sock.linger = 0
         self._sockets.append(sock)
         return sock
+
+    def monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
+        """A PAIR socket that receives `sock`'s monitor events (read them with
+        `zmq.utils.monitor.recv_monitor_message`); close it with `close()`."""
+        address = f"inproc://monitor-{next(_numbers)}"
+        sock.monitor(address, events)
+        events_socket = self.socket(zmq.PAIR)
+        events_socket.connect(address)
+        return events_socket
 
     def close(self, sock: zmq.Socket) -> None:
         """Close one of this actor's sockets early (to reset a REQ or REP, say)."""

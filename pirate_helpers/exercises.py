@@ -132,7 +132,10 @@ HEARTBEAT_DELAY_S = 0.02
 
 def purged_after(heartbeat_s: float, liveness: int, silent_s: float | None) -> float | None:
     """When the real `QueueState`, on a fake clock, purges a worker that said READY at 0 and
-    then nothing for `silent_s` (None: forever, it died); None if it is never purged."""
+    then nothing for `silent_s` (None: forever, frozen or cut off); None if it is never purged.
+
+    (A crashed worker is found sooner: its connection closes, and the queue's next send to it
+    fails. Silence is how the queue finds the workers that look alive.)"""
     state = QueueState(heartbeat_s, liveness, now=0.0)
     state.on_worker_message([b"w", PPP_READY], 0.0)
     while True:
@@ -156,20 +159,21 @@ def worst_silence(heartbeat_s: float, pause_s: float) -> float:
 def check_heartbeat_choice(
     heartbeat_ms: int, liveness: int, *, pause_s: float = 0.2, dead_within_s: float = 0.5
 ) -> str:
-    """Lesson 04: a dead worker is dropped within `dead_within_s`, and a worker that pauses
-    `pause_s` is never dropped, whenever its pause starts (the worst case, computed)."""
+    """Lesson 04: a frozen worker (silent, connection open) is dropped within `dead_within_s`,
+    and a worker that pauses `pause_s` is never dropped, whenever its pause starts (the worst
+    case, computed)."""
     heartbeat_ms = _whole_number("my_heartbeat_ms", heartbeat_ms, 1)
     liveness = _whole_number("my_liveness", liveness, 1)
     heartbeat_s = heartbeat_ms / 1000
     dead_after = purged_after(heartbeat_s, liveness, None)
     assert dead_after is not None, "a silent worker is always purged"
     if dead_after >= dead_within_s:
-        raise NotYet(f"a dead worker is dropped only after {dead_after:.3g} s (liveness x "
+        raise NotYet(f"a frozen worker is dropped only after {dead_after:.3g} s (liveness x "
                      f"interval = {liveness} x {heartbeat_ms} ms), not under {dead_within_s:g} s")
     silence = worst_silence(heartbeat_s, pause_s)
     if purged_after(heartbeat_s, liveness, silence) is not None:
         raise NotYet(f"a worker pausing {pause_s:g} s can be silent for {silence:.3g} s (one "
                      f"interval, the pause, a late heartbeat), and the queue drops it after "
                      f"{dead_after:.3g} s of silence: it is dropped")
-    return (f"✔ well chosen: a dead worker is dropped after {dead_after:.3g} s; a "
+    return (f"✔ well chosen: a frozen worker is dropped after {dead_after:.3g} s; a "
             f"{pause_s:g} s pause (silent {silence:.3g} s at worst) is survived")

@@ -73,9 +73,9 @@ def lazy_experiment(
     progress(requests + 1, requests + 1)
     gave_up = "yes" if runner.gave_up is not None else "no"
     return Table(
-        ["timeout (ms)", "retries", "drop rate", "answered", "timeouts", "gave up",
+        ["timeout (ms)", "retries", "drop rate", "requests", "answered", "timeouts", "gave up",
          "dead server given up after (s)"],
-        [[timeout_ms, retries, drop_rate, f"{len(runner.answered)} of {requests}",
+        [[timeout_ms, retries, drop_rate, requests, len(runner.answered),
           runner.client.timeouts, gave_up, round(give_up_s, 3)]],
     )
 
@@ -135,21 +135,29 @@ def simple_experiment(
 # -- lesson 04: Paranoid Pirate --------------------------------------------------------------
 def detection_time(heartbeat_ms: float = 100, liveness: int = 3, *,
                    trace: Trace | None = None) -> float:
-    """Kill a worker (stopped without a word) and measure how long the queue takes to drop it."""
+    """Freeze a worker (alive, connection open, silent) on its first request and measure how
+    long the queue takes to drop it. A crash is found sooner, at the next send (the queue's
+    ROUTER_MANDATORY); a freeze only by silence, which is what heartbeats are for."""
     interval = heartbeat_ms / 1000
+    silence_limit = interval * liveness
     trace = trace if trace is not None else Trace()
-    with ParanoidQueue("experiment-queue", heartbeat_interval=interval, liveness=liveness,
-                       trace=trace) as queue:
-        with ParanoidWorker("experiment-worker", connect=queue.backend_endpoint,
-                            heartbeat_interval=interval, liveness=liveness, trace=trace):
-            if not trace.wait_for(lambda: queue.state.ready, 5):
-                raise TimeoutError("the worker did not join within 5 s")
-        killed = trace.add("experiment", "worker killed").t
+    with ExitStack() as stack:
+        queue = stack.enter_context(ParanoidQueue(
+            "experiment-queue", heartbeat_interval=interval, liveness=liveness, trace=trace))
+        stack.enter_context(ParanoidWorker(
+            "experiment-worker", connect=queue.backend_endpoint, heartbeat_interval=interval,
+            liveness=liveness, trace=trace,
+            faults=Faults(freeze_at=1, freeze_s=silence_limit + 5)))
+        if not trace.wait_for(lambda: queue.state.ready, 5):
+            raise TimeoutError("the worker did not join within 5 s")
+        stack.enter_context(LazyClient(queue.frontend_endpoint, "experiment-client", requests=1,
+                                       timeout=silence_limit + 5, retries=1, trace=trace))
         if not trace.wait_for(lambda: trace.count("purge", "experiment-queue"),
-                              interval * liveness + 5):
-            raise TimeoutError("the queue never dropped the dead worker")
+                              silence_limit + 5):
+            raise TimeoutError("the queue never dropped the frozen worker")
+        froze = trace.of("experiment-worker", "freeze")[0].t
         purged = trace.of("experiment-queue", "purge")[0].t
-    return purged - killed
+    return purged - froze
 
 
 def detection_expected_s(heartbeat_ms: float, liveness: int) -> float:
@@ -169,7 +177,7 @@ def detection_sweep(
     *,
     progress: Progress = _no_progress,
 ) -> Table:
-    """Detection time of a dead worker for each heartbeat interval."""
+    """Detection time of a frozen worker for each heartbeat interval."""
     points = list(heartbeats_ms)
     table = Table(["heartbeat (ms)", "liveness", "limit: liveness x interval (s)",
                    "dropped after (s)"], [])

@@ -111,6 +111,6 @@ def test_ctrl_c_in_the_simple_pirate_load_run():
 
 
 def test_ctrl_c_while_waiting_for_a_purge():
-    trace, killed = traced("worker killed")
-    interrupted(lambda: experiments.detection_time(1000, 3, trace=trace), killed,
+    trace, frozen = traced("freeze")
+    interrupted(lambda: experiments.detection_time(1000, 3, trace=trace), frozen,
                 inside="wait_for")
