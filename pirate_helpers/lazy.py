@@ -15,7 +15,7 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, bind_when_free, connect, guard, receive
 from .faults import NONE, Faults
-from .trace import Trace, show_bytes
+from .trace import Trace, plural, show_bytes
 
 
 class ServerUnavailable(Exception):
@@ -23,7 +23,8 @@ class ServerUnavailable(Exception):
 
     def __init__(self, endpoint: str, tries: int, timeout: float) -> None:
         super().__init__(
-            f"no reply from {endpoint} after {tries} tries of {timeout:g} s each; giving up"
+            f"no reply from {endpoint} after {plural(tries, 'try')} of {timeout:g} s each; "
+            "giving up"
         )
         self.endpoint = endpoint
         self.tries = tries
@@ -214,7 +215,7 @@ class LazyPirateClient:
             self.trace.add(self.name, "mismatch", f"expected {show_bytes(message)}")
         self.gave_up += 1
         self._close_socket()
-        self.trace.add(self.name, "give-up", f"after {self.retries} tries")
+        self.trace.add(self.name, "give-up", f"after {plural(self.retries, 'try')}")
         raise ServerUnavailable(self.endpoint, self.retries, self.timeout)
 
     def _socket(self) -> zmq.Socket:
