@@ -50,6 +50,13 @@ class Table:
             raise ValueError(f"row {row!r} does not fit the columns {self.columns!r}")
         self.rows.append(list(row))
 
+    def transposed(self, corner: str = "") -> Table:
+        """Columns as rows: a wide table (many measures, few rows) read down the page."""
+        names = [str(row[0]) for row in self.rows]
+        rows = [[column, *[row[i] for row in self.rows]]
+                for i, column in enumerate(self.columns) if i > 0]
+        return Table([corner or self.columns[0], *names], rows, self.title)
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(column)}</th>" for column in self.columns)
         body = "".join(
