@@ -59,6 +59,8 @@ class Actor:
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self._disconnect_events: zmq.Socket | None = None
+        self.disconnects = 0
         self.changes = threading.Condition()
 
     # -- the caller's side ------------------------------------------------------------------
@@ -189,8 +191,18 @@ class Actor:
         self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
         sock.close()
 
+    def count_disconnects(self, sock: zmq.Socket) -> None:
+        """Count in `disconnects` every connection of `sock` that libzmq sees close (its
+        monitor's DISCONNECTED events, read by `poll`), so a caller can wait for one."""
+        self._disconnect_events = self.monitor(sock, zmq.EVENT_DISCONNECTED)
+        self._pollers.clear()
+
+    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until `count` connections have closed in all (`count_disconnects`)."""
+        return self.wait_until(lambda: self.disconnects >= count, timeout)
+
     def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None) -> set[zmq.Socket]:
-        """The sockets that are readable within `timeout` s (None: no limit).
+        """The sockets that are readable within `timeout` s (None: no limit); maybe none.
 
         Raises ActorStopped as soon as `stop()` is called.
         """
@@ -201,10 +213,17 @@ class Actor:
             poller.register(self._thread_pipe, zmq.POLLIN)
             for sock in key:
                 poller.register(sock, zmq.POLLIN)
+            if self._disconnect_events is not None and key:
+                poller.register(self._disconnect_events, zmq.POLLIN)
         ready = dict(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
         if self._thread_pipe in ready:
             self._thread_pipe.recv()
             raise ActorStopped
+        if ready.pop(self._disconnect_events, None):
+            self._disconnect_events.recv_multipart()
+            with self.changes:
+                self.disconnects += 1
+                self.changes.notify_all()
         return set(ready)
 
     def pause(self, seconds: float | None) -> None:

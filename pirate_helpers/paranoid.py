@@ -376,6 +376,7 @@ class ParanoidQueue(Actor):
         self.backend_endpoint = bind_when_free(self.backend, self.backend_at, pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend

@@ -175,7 +175,6 @@ class SimplePirateQueue(Actor):
         self.backend_endpoint = backend
         self.lru = LruQueue(max_waiting)
         self.rejected = 0
-        self.disconnects = 0  # worker connections libzmq saw close
 
     def setup(self) -> None:
         self.frontend = self.socket(zmq.ROUTER)
@@ -185,15 +184,12 @@ class SimplePirateQueue(Actor):
         self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
         self.backend_endpoint = bind(self.backend, self.backend_endpoint)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
-        self.backend_events = self.monitor(self.backend, zmq.EVENT_DISCONNECTED)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
         while True:
-            readable = self.poll([self.frontend, self.backend, self.backend_events], None)
+            readable = self.poll([self.frontend, self.backend], None)
             with self.changes:
-                if self.backend_events in readable:
-                    recv_monitor_message(self.backend_events)
-                    self.disconnects += 1
                 for sock, handle in ((self.backend, self._from_worker),
                                      (self.frontend, self._from_client)):
                     if sock in readable:
@@ -267,10 +263,6 @@ class SimplePirateQueue(Actor):
     def wait_for_workers(self, count: int, timeout: float = 5.0) -> bool:
         """Wait (bounded) until `count` workers are on the ready list."""
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
-
-    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait (bounded) until libzmq has seen `count` worker connections close in all."""
-        return self.wait_until(lambda: self.disconnects >= count, timeout)
 
     def snapshot(self) -> dict:
         """What a live dashboard shows (`pirate_helpers.widgets`): each worker as the queue
