@@ -57,7 +57,7 @@ class Settings:
 
     requests: int = 12
     calm_requests: int = 200  # the run without faults, for latency and throughput
-    calm_repeats: int = 1  # keep the fastest of this many calm runs (a shared machine is noisy)
+    calm_repeats: int = 3  # keep the fastest of this many calm runs (a shared machine is noisy)
     timeout_s: float = 0.1
     retries: int = 3
     fault_at: int = 4
