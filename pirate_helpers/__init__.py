@@ -10,6 +10,14 @@ from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .majordomo import (
+    BrokerState,
+    GuideMajordomoState,
+    MajordomoBroker,
+    MajordomoClient,
+    MajordomoRequester,
+    MajordomoWorker,
+)
 from .paranoid import (
     PPP_HEARTBEAT,
     PPP_READY,
@@ -26,13 +34,19 @@ __all__ = [
     "PPP_HEARTBEAT",
     "PPP_READY",
     "Actor",
+    "BrokerState",
     "Decision",
     "Event",
     "Faults",
+    "GuideMajordomoState",
     "GuideQueueState",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
+    "MajordomoBroker",
+    "MajordomoClient",
+    "MajordomoRequester",
+    "MajordomoWorker",
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",
