@@ -111,6 +111,16 @@ class Trace:
 SHOWN_FRAMES = 8
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 try`, `2 tries`, `0 timeouts`: a count and its noun, agreed."""
+    if count == 1:
+        return f"{count} {noun}"
+    if many is None:
+        consonant_y = noun.endswith("y") and noun[-2:-1] not in "aeiou"
+        many = noun[:-1] + "ies" if consonant_y else noun + "s"
+    return f"{count} {many}"
+
+
 def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
     """A short, printable summary of a message for the trace.
 
