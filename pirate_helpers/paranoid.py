@@ -487,6 +487,10 @@ class ParanoidWorker(Actor):
         self.received = self.answered = self.reconnects = 0
         self.crashed = False
 
+    def shown(self, request: list[bytes]) -> str:
+        """How the trace shows a request (a subclass with another envelope says otherwise)."""
+        return describe(request)
+
     def setup(self) -> None:
         self._connect()
 
@@ -524,7 +528,7 @@ class ParanoidWorker(Actor):
             assert self.dealer is not None
             self.close(self.dealer)
             self.dealer = None
-            lost = ", abandoning " + ",".join(describe(r) for _, r in self.work)
+            lost = ", abandoning " + ",".join(self.shown(r) for _, r in self.work)
             self.trace.add(self.name, "backoff", f"queue silent; reconnecting in "
                            f"{self.liveness.waited:g} s{lost if self.work else ''}")
             self.work.clear()
@@ -557,7 +561,7 @@ class ParanoidWorker(Actor):
             self.trace.add(self.name, "freeze", f"{self.faults.freeze_s:g} s, no heartbeats")
             self.pause(self.faults.freeze_s)
         if decision.action == "drop":
-            self.trace.add(self.name, "drop", describe(request))
+            self.trace.add(self.name, "drop", self.shown(request))
         else:
             busy_until = self.work[-1][0] if self.work else time.monotonic()
             self.work.append((busy_until + self.work_s + self.faults.slow_s, request))

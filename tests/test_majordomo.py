@@ -294,7 +294,7 @@ def test_too_many_frames_or_an_oversized_frame_cost_the_broker_nothing(context):
     broker.stop()
 
 
-# -- MDP/0.2 as majortomo frames it, on the same broker --------------------------------------
+# -- MDP/0.2 (RFC 18, majortomo's empty first frame), on the same broker -------------------
 W2_READY, W2_REQUEST, W2_PARTIAL, W2_FINAL = b"\x01", b"\x02", b"\x03", b"\x04"
 C2_REQUEST, C2_PARTIAL, C2_FINAL = b"\x01", b"\x02", b"\x03"
 

@@ -529,7 +529,7 @@ def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
     assert "e2: expired" in render(echo, "service echo")
 
 
-# -- MDP/0.2 (RFC 18 as majortomo frames it) beside 0.1 -------------------------------------
+# -- MDP/0.2 (RFC 18, majortomo's empty first frame) beside 0.1 -----------------------------
 def test_a_02_worker_serves_a_01_client_and_a_01_worker_a_02_client():
     state = broker()
     state.on_message(command2(b"new", W2_READY, b"echo"), 0.0)

@@ -22,6 +22,7 @@ from .common import (
 from .lazy import client_options
 from .options import (
     add_fault_options,
+    add_reconnect_options,
     add_work_option,
     bind_endpoint,
     connect_endpoint,
@@ -30,6 +31,7 @@ from .options import (
     faults_from,
     milliseconds,
     name,
+    reconnect_range_error,
 )
 
 MDP_HEARTBEAT_MS = 2500  # RFC 7's example interval, and the Guide's mdbroker.py's
@@ -80,11 +82,7 @@ def majordomo_worker_options(parser: argparse.ArgumentParser) -> None:
     service_option(parser, "this worker offers")
     add_work_option(parser)
     mdp_heartbeat_options(parser)
-    parser.add_argument("--reconnect-min-ms", type=milliseconds, default=1000, metavar="MS",
-                        help="first wait before reconnecting to a silent broker "
-                        "(default 1000)")
-    parser.add_argument("--reconnect-max-ms", type=milliseconds, default=32000, metavar="MS",
-                        help="the wait doubles up to this (default 32000)")
+    add_reconnect_options(parser, "broker")
     add_fault_options(parser)
 
 
@@ -94,9 +92,8 @@ def majordomo_worker(args: argparse.Namespace) -> int:
     if args.service.encode().startswith(MMI):
         raise UsageError(f"argument --service: {args.service!r}: mmi.* services are the "
                          "broker's own (RFC 8)")
-    if args.reconnect_min_ms > args.reconnect_max_ms:
-        raise UsageError(f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
-                         f"--reconnect-min-ms {args.reconnect_min_ms:g}")
+    if why := reconnect_range_error(args):
+        raise UsageError(why)
     worker = MajordomoWorker(args.name, connect=args.connect, service=args.service,
                              heartbeat_interval=args.heartbeat_ms / 1000,
                              liveness=args.liveness, work_s=args.work_ms / 1000,

@@ -10,9 +10,10 @@ from .options import (
     add_broker_options,
     add_fault_options,
     add_heartbeat_options,
+    add_reconnect_options,
     add_worker_options,
     faults_from,
-    milliseconds,
+    reconnect_range_error,
 )
 from .simple import serve_broker
 
@@ -34,19 +35,15 @@ def paranoid_queue(args: argparse.Namespace) -> int:
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
     add_worker_options(parser)
     add_heartbeat_options(parser)
-    parser.add_argument("--reconnect-min-ms", type=milliseconds, default=1000, metavar="MS",
-                        help="first wait before reconnecting to a silent queue (default 1000)")
-    parser.add_argument("--reconnect-max-ms", type=milliseconds, default=32000, metavar="MS",
-                        help="the wait doubles up to this (default 32000)")
+    add_reconnect_options(parser, "queue")
     add_fault_options(parser)
 
 
 @role("paranoid-worker", "a Paranoid Pirate worker: echoes, heartbeats, reconnects",
       paranoid_worker_options)
 def paranoid_worker(args: argparse.Namespace) -> int:
-    if args.reconnect_min_ms > args.reconnect_max_ms:
-        raise UsageError(f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
-                         f"--reconnect-min-ms {args.reconnect_min_ms:g}")
+    if why := reconnect_range_error(args):
+        raise UsageError(why)
     worker = ParanoidWorker(args.name, connect=args.connect,
                             heartbeat_interval=args.heartbeat_ms / 1000,
                             liveness=args.liveness, work_s=args.work_ms / 1000,
