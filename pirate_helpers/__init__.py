@@ -10,6 +10,14 @@ from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
+from .majordomo import (
+    BrokerState,
+    GuideMajordomoState,
+    MajordomoBroker,
+    MajordomoClient,
+    MajordomoRequester,
+    MajordomoWorker,
+)
 from .paranoid import (
     PPP_HEARTBEAT,
     PPP_READY,
@@ -27,15 +35,21 @@ __all__ = [
     "PPP_HEARTBEAT",
     "PPP_READY",
     "Actor",
+    "BrokerState",
     "Decision",
     "Event",
     "Faults",
+    "GuideMajordomoState",
     "GuideQueueState",
     "Join",
     "KeyPair",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
+    "MajordomoBroker",
+    "MajordomoClient",
+    "MajordomoRequester",
+    "MajordomoWorker",
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",

@@ -19,7 +19,7 @@ from .actor import Actor
 from .endpoints import LOCAL, guard, receive
 from .faults import NONE, Faults
 from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
-from .trace import Trace, show_bytes
+from .trace import Trace, plural, show_bytes
 
 
 class ServerUnavailable(Exception):
@@ -27,7 +27,8 @@ class ServerUnavailable(Exception):
 
     def __init__(self, endpoint: str, tries: int, timeout: float) -> None:
         super().__init__(
-            f"no reply from {endpoint} after {tries} tries of {timeout:g} s each; giving up"
+            f"no reply from {endpoint} after {plural(tries, 'try')} of {timeout:g} s each; "
+            "giving up"
         )
         self.endpoint = endpoint
         self.tries = tries
@@ -42,6 +43,9 @@ class StrictEcho(Actor):
     just as if it had been lost. (The article's server `continue`s instead, and its REP is
     broken from then on.) `fresh_socket()` is all that differs between a REP server and a
     REQ worker.
+
+    `peer` (set by a subclass) is whom to draw arrows to: the side that knows both ends of a
+    message records it, and behind the article's proxy only the server knows what it got.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class StrictEcho(Actor):
         self.faults = faults
         self.received = self.answered = self.dropped = self.rejected = 0
         self.crashed = False
+        self.peer: str | None = None
 
     def fresh_socket(self) -> zmq.Socket:
         raise NotImplementedError
@@ -95,7 +100,7 @@ class StrictEcho(Actor):
                                "too many frames)")
                 continue
             self.received += 1
-            self.trace.add(self.name, "recv", self.shown(request))
+            self.trace.add(self.name, "recv", self.shown(request), peer=self.peer)
             decision = self.faults.decide(self.received)
             if decision.action == "crash":
                 self.crashed = True
@@ -110,7 +115,10 @@ class StrictEcho(Actor):
                 self.renew()
                 continue
             self.answered += 1  # counted before the client can see the reply
-            self.trace.add(self.name, "reply", self.shown(request))
+            if self.peer is None:
+                self.trace.add(self.name, "reply", self.shown(request))
+            else:
+                self.trace.add(self.name, "send", self.shown(request), peer=self.peer)
             try:
                 self.strict.send_multipart(request, zmq.NOBLOCK)
             except zmq.Again:  # a REQ whose connection is gone would block here for good
@@ -126,10 +134,12 @@ class LazyServer(StrictEcho):
     It binds a ROUTER: REQ clients cannot tell it from a REP, and a dropped request is just
     one that gets no reply, while every other client's requests wait untouched. With
     `connect=` (an endpoint or join token) it is instead the article's Simple Pirate worker, a
-    plain REP behind a ROUTER-DEALER proxy, and drops by starting over on a fresh REP.
+    plain REP behind a ROUTER-DEALER proxy, and drops by starting over on a fresh REP; it then
+    draws its own arrows to and from whoever bound that endpoint (the proxy cannot tell which
+    worker got what).
 
-    `security` (default: loopback only) decides who may connect; `join_clients` is the token a peer
-    pastes, and `handshake_failures` counts peers refused by CURVE.
+    `security` (default: loopback only) decides who may connect; `join_clients` is the token
+    a peer pastes, and `handshake_failures` counts peers refused by CURVE.
     """
 
     def __init__(
@@ -154,6 +164,8 @@ class LazyServer(StrictEcho):
         super().setup()
         if self.binds:
             self.trace.name_endpoint(self.endpoint, self.name)
+        else:
+            self.peer = self.trace.who(self.endpoint)
 
     def fresh_socket(self) -> zmq.Socket:
         if not self.binds:
@@ -248,23 +260,31 @@ class LazyPirateClient:
             req = self._socket()
             # traced first: a broker's thread may trace its part of the trip before we return
             self.trace.add(self.name, "send", show_bytes(message), peer=server)
-            req.send_multipart(message)
-            self.sent += 1
+            try:  # never block: a REQ whose new connection was dropped may not take it
+                req.send_multipart(message, zmq.NOBLOCK)
+                self.sent += 1
+            except zmq.Again:
+                pass  # this try waits out its timeout like a lost request, then retries
             reply = self._receive(req)
             if reply is None:
                 self.timeouts += 1
                 self.trace.add(self.name, "timeout", f"no reply in {self.timeout:g} s")
                 continue
             self.trace.add(self.name, "recv", show_bytes(reply), peer=server)
-            if reply == message:
+            if self.accepts(message, reply):
                 self.answered += 1  # counted before the client can see the reply
                 return reply
             self.mismatched += 1
             self.trace.add(self.name, "mismatch", f"expected {show_bytes(message)}")
         self.gave_up += 1
         self._close_socket()
-        self.trace.add(self.name, "give-up", f"after {self.retries} tries")
+        self.trace.add(self.name, "give-up", f"after {plural(self.retries, 'try')}")
         raise ServerUnavailable(self.endpoint, self.retries, self.timeout)
+
+    def accepts(self, request: list[bytes], reply: list[bytes]) -> bool:
+        """Is `reply` the answer to `request`? The servers here echo; a protocol over
+        request-reply (Majordomo, say) checks its own header instead."""
+        return reply == request
 
     def _socket(self) -> zmq.Socket:
         if self._req is None:

@@ -18,6 +18,8 @@ import re
 import secrets
 from collections import OrderedDict
 
+from .trace import show_identity
+
 SUFFIX = re.compile(rb"~[0-9a-f]{8}\Z")
 MAX_IDENTITY = 255  # libzmq's limit on a routing id
 REMEMBERED = 256  # names of gone workers kept for views and late messages
@@ -29,8 +31,9 @@ def wire_identity(name: str) -> bytes:
 
 
 def chosen_name(identity: bytes) -> str:
-    """The name part of a routing id (the whole id when it carries no suffix)."""
-    return SUFFIX.sub(b"", identity).decode("utf-8", "replace")
+    """The name part of a routing id (the whole id when it carries no suffix), shown as
+    `trace.show_identity` shows any id (bounded, binary ids in hex)."""
+    return show_identity(SUFFIX.sub(b"", identity))
 
 
 class DisplayNames:

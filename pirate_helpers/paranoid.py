@@ -36,6 +36,7 @@ from .faults import NONE, Faults
 from .names import DisplayNames, wire_identity
 from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
+from .trace import show_identity as _name
 
 PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
 PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
@@ -64,9 +65,6 @@ def envelope_size(message: list[bytes]) -> int:
         return 0
     return delimiter + 1 if delimiter < len(message) - 1 else 0
 
-
-def _name(identity: bytes) -> str:
-    return identity.decode("utf-8", "replace")
 
 
 # -- the queue's decisions ----------------------------------------------------------------
@@ -615,6 +613,10 @@ class ParanoidWorker(Actor):
         self.received = self.answered = self.reconnects = 0
         self.crashed = False
 
+    def shown(self, request: list[bytes]) -> str:
+        """How the trace shows a request (a subclass with another envelope says otherwise)."""
+        return describe(request)
+
     def setup(self) -> None:
         self._connect()
 
@@ -652,7 +654,7 @@ class ParanoidWorker(Actor):
             assert self.dealer is not None
             self.close(self.dealer)
             self.dealer = None
-            lost = ", abandoning " + ",".join(describe(r) for _, r in self.work)
+            lost = ", abandoning " + ",".join(self.shown(r) for _, r in self.work)
             self.trace.add(self.name, "backoff", f"queue silent; reconnecting in "
                            f"{self.liveness.waited:g} s{lost if self.work else ''}")
             self.work.clear()
@@ -685,7 +687,7 @@ class ParanoidWorker(Actor):
             self.trace.add(self.name, "freeze", f"{self.faults.freeze_s:g} s, no heartbeats")
             self.pause(self.faults.freeze_s)
         if decision.action == "drop":
-            self.trace.add(self.name, "drop", describe(request))
+            self.trace.add(self.name, "drop", self.shown(request))
         else:
             busy_until = self.work[-1][0] if self.work else time.monotonic()
             self.work.append((busy_until + self.work_s + self.faults.slow_s, request))

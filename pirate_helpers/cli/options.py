@@ -301,3 +301,19 @@ def add_heartbeat_options(parser: argparse.ArgumentParser) -> None:
                         help="send a heartbeat this often (default 1000)")
     parser.add_argument("--liveness", type=count, default=3, metavar="N",
                         help="a peer silent for N heartbeats is dead (default 3)")
+
+
+def add_reconnect_options(parser: argparse.ArgumentParser, peer: str) -> None:
+    """A worker's back-off when its `peer` (queue, broker) falls silent."""
+    parser.add_argument("--reconnect-min-ms", type=milliseconds, default=1000, metavar="MS",
+                        help=f"first wait before reconnecting to a silent {peer} (default 1000)")
+    parser.add_argument("--reconnect-max-ms", type=milliseconds, default=32000, metavar="MS",
+                        help="the wait doubles up to this (default 32000)")
+
+
+def reconnect_range_error(args: argparse.Namespace) -> str | None:
+    """Why `--reconnect-min-ms` and `--reconnect-max-ms` do not fit together, or None."""
+    if args.reconnect_min_ms > args.reconnect_max_ms:
+        return (f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
+                f"--reconnect-min-ms {args.reconnect_min_ms:g}")
+    return None

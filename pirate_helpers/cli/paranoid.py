@@ -9,10 +9,11 @@ from .common import UsageError, make_trace, role, serve
 from .options import (
     add_fault_options,
     add_heartbeat_options,
+    add_reconnect_options,
     add_worker_options,
     client_keys,
     faults_from,
-    milliseconds,
+    reconnect_range_error,
 )
 from .simple import broker_security, queue_options, quiet_under_dashboard, serve_broker
 
@@ -36,19 +37,15 @@ def paranoid_queue(args: argparse.Namespace) -> int:
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
     add_worker_options(parser)
     add_heartbeat_options(parser)
-    parser.add_argument("--reconnect-min-ms", type=milliseconds, default=1000, metavar="MS",
-                        help="first wait before reconnecting to a silent queue (default 1000)")
-    parser.add_argument("--reconnect-max-ms", type=milliseconds, default=32000, metavar="MS",
-                        help="the wait doubles up to this (default 32000)")
+    add_reconnect_options(parser, "queue")
     add_fault_options(parser)
 
 
 @role("paranoid-worker", "a Paranoid Pirate worker: echoes, heartbeats, reconnects",
       paranoid_worker_options)
 def paranoid_worker(args: argparse.Namespace) -> int:
-    if args.reconnect_min_ms > args.reconnect_max_ms:
-        raise UsageError(f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
-                         f"--reconnect-min-ms {args.reconnect_min_ms:g}")
+    if why := reconnect_range_error(args):
+        raise UsageError(why)
     worker = ParanoidWorker(args.name, connect=args.join, keys=client_keys(args),
                             heartbeat_interval=args.heartbeat_ms / 1000,
                             liveness=args.liveness, work_s=args.work_ms / 1000,
