@@ -28,6 +28,10 @@ MARKS = {
     "lost": ("v", "tab:red", "request lost"),
     "requeue": (">", "tab:blue", "requeued"),
     "hang": ("|", "tab:red", "still waiting"),
+    "cut": ("$\\times$", "black", "network cut"),
+    "heal": ("$\\checkmark$", "tab:green", "network healed"),
+    "reset": ("$\\oslash$", "tab:red", "connections reset"),
+    "disconnected": ("d", "tab:pink", "connection dropped"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 
