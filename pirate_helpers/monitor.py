@@ -1,0 +1,93 @@
+"""Socket monitor events, read by the thread that owns the socket, with a bound.
+
+libzmq tells an application about its connections only through a monitor: CONNECTED,
+DISCONNECTED, CONNECT_RETRIED (with the wait before the next try), HANDSHAKE_SUCCEEDED,
+HANDSHAKE_FAILED_*. An event names the socket's endpoint and a number (a file descriptor, a
+wait, an error), never the peer's routing id: a ROUTER cannot learn *which* peer went away.
+
+`Monitor` records each event in a trace (as "disconnected", "connect_retried", ...), so the
+timelines can draw what libzmq did beside what the application did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from .trace import Trace
+
+
+@dataclass(frozen=True)
+class MonitorEvent:
+    """One event: when it was read (time.monotonic), what, on which endpoint, and its value."""
+
+    t: float
+    event: zmq.Event
+    endpoint: str
+    value: int
+
+    @property
+    def name(self) -> str:
+        return self.event.name
+
+
+class Monitor:
+    """Watch `sock`'s connections. Use it from the thread that owns `sock`; `close()` it
+    before closing `sock` (pyzmq names the monitor after the socket's descriptor, so a
+    monitor left bound collides with the next socket that gets the same number)."""
+
+    def __init__(self, sock: zmq.Socket, name: str = "socket", trace: Trace | None = None):
+        self.socket = sock
+        self.name = name
+        self.trace = trace
+        self.events: list[MonitorEvent] = []
+        self._pipe = sock.get_monitor_socket()
+
+    def read(self, timeout: float) -> list[MonitorEvent]:
+        """The events that arrive within `timeout` s (all of them: it waits the whole time)."""
+        new = []
+        deadline = time.monotonic() + timeout
+        while self._pipe.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            new.append(self._record())
+        return new
+
+    def wait_for(self, *wanted: zmq.Event, timeout: float) -> MonitorEvent | None:
+        """The first of `wanted` to arrive within `timeout` s (events before it are kept in
+        `events`), or None."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._pipe.poll(max(1, int(left * 1000))):
+                break
+            event = self._record()
+            if event.event in wanted:
+                return event
+        return None
+
+    def seen(self, *wanted: zmq.Event) -> list[MonitorEvent]:
+        return [event for event in self.events if event.event in wanted]
+
+    def _record(self) -> MonitorEvent:
+        message = recv_monitor_message(self._pipe)
+        event = MonitorEvent(
+            time.monotonic(), zmq.Event(message["event"]),
+            message["endpoint"].decode("utf-8", "replace"), int(message["value"]),
+        )
+        self.events.append(event)
+        if self.trace is not None:
+            self.trace.add(self.name, event.name.lower(), f"{event.endpoint} ({event.value})")
+        return event
+
+    def close(self) -> None:
+        if self._pipe is not None:
+            self.socket.disable_monitor()
+            self._pipe.close()
+            self._pipe = None
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
