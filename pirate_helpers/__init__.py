@@ -10,6 +10,8 @@ from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .lazy_async import AsyncLazyPirateClient, ConcurrentServer
+from .monitor import Monitor
 from .paranoid import (
     PPP_HEARTBEAT,
     PPP_READY,
@@ -19,6 +21,7 @@ from .paranoid import (
     QueueState,
     WorkerLiveness,
 )
+from .relay import Relay
 from .trace import Event, Trace
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "PPP_HEARTBEAT",
     "PPP_READY",
     "Actor",
+    "AsyncLazyPirateClient",
+    "ConcurrentServer",
     "Decision",
     "Event",
     "Faults",
@@ -33,9 +38,11 @@ __all__ = [
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
+    "Monitor",
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",
+    "Relay",
     "SequenceDiagram",
     "ServerUnavailable",
     "Trace",

@@ -177,7 +177,7 @@ def test_a_req_whose_request_died_gets_no_reply_and_its_next_send_raises_efsm(ct
     with LazyServer() as server, Relay(server.endpoint) as relay:
         req, monitor = req_through_a_cut(ctx, relay, server, relaxed=False)
         # the relay delivers the held request to the old connection; the echo goes nowhere
-        assert server.wait_until(lambda: server.answered == 2, 2), "the server did answer"
+        assert server.trace.wait_for(lambda: server.answered == 2, 2), "the server did answer"
         assert not req.poll(300), "the reply went to a connection that is gone"
         with pytest.raises(zmq.ZMQError) as caught:
             req.send(b"2")
