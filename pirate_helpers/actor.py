@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
+from .endpoints import guard
 from .trace import Trace
 
 START_TIMEOUT_S = 5.0
@@ -32,11 +33,15 @@ class ActorStopped(Exception):
 
 
 class Actor:
+    max_message_bytes: int | None = None
     """Subclasses create sockets in `setup()` with `self.socket(...)` and loop in `run()`.
 
     Inside the thread, wait with `self.poll(...)` and `self.pause(...)` (never `time.sleep`):
     both return at once when `stop()` is called. `run()` returning ends the actor, e.g. an
     injected crash; its sockets are closed either way.
+
+    Every socket made with `self.socket(...)` is guarded (`endpoints.guard`): frames over
+    `max_message_bytes` (None: the process-wide cap) are refused and queues are bounded.
 
     State that callers read (a broker's ready list, say) is changed under `self.changes` and
     `self.changes.notify_all()` follows, so a caller can `wait_until(...)` it with a bound.
@@ -53,6 +58,8 @@ class Actor:
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self._disconnect_events: zmq.Socket | None = None
+        self.disconnects = 0
         self.changes = threading.Condition()
 
     # -- the caller's side ------------------------------------------------------------------
@@ -145,10 +152,19 @@ class Actor:
     def socket(self, socket_type: int) -> zmq.Socket:
         """A socket owned by this actor's thread, closed when the actor ends."""
         assert self.context is not None
-        sock = self.context.socket(socket_type)
+        sock = guard(self.context.socket(socket_type), self.max_message_bytes)
         sock.linger = 0
         self._sockets.append(sock)
         return sock
+
+    def monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
+        """A PAIR socket that receives `sock`'s monitor events (read them with
+        `zmq.utils.monitor.recv_monitor_message`); close it with `close()`."""
+        address = f"inproc://monitor-{next(_numbers)}"
+        sock.monitor(address, events)
+        events_socket = self.socket(zmq.PAIR)
+        events_socket.connect(address)
+        return events_socket
 
     def close(self, sock: zmq.Socket) -> None:
         """Close one of this actor's sockets early (to reset a REQ or REP, say)."""
@@ -161,8 +177,18 @@ class Actor:
         (`poll` takes those too) that the actor opened and closes itself."""
         self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
 
+    def count_disconnects(self, sock: zmq.Socket) -> None:
+        """Count in `disconnects` every connection of `sock` that libzmq sees close (its
+        monitor's DISCONNECTED events, read by `poll`), so a caller can wait for one."""
+        self._disconnect_events = self.monitor(sock, zmq.EVENT_DISCONNECTED)
+        self._pollers.clear()
+
+    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until `count` connections have closed in all (`count_disconnects`)."""
+        return self.wait_until(lambda: self.disconnects >= count, timeout)
+
     def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None) -> set[zmq.Socket]:
-        """The sockets that are readable within `timeout` s (None: no limit).
+        """The sockets that are readable within `timeout` s (None: no limit); maybe none.
 
         Raises ActorStopped as soon as `stop()` is called.
         """
@@ -173,10 +199,17 @@ class Actor:
             poller.register(self._thread_pipe, zmq.POLLIN)
             for sock in key:
                 poller.register(sock, zmq.POLLIN)
+            if self._disconnect_events is not None and key:
+                poller.register(self._disconnect_events, zmq.POLLIN)
         ready = dict(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
         if self._thread_pipe in ready:
             self._thread_pipe.recv()
             raise ActorStopped
+        if ready.pop(self._disconnect_events, None):
+            self._disconnect_events.recv_multipart()
+            with self.changes:
+                self.disconnects += 1
+                self.changes.notify_all()
         return set(ready)
 
     def pause(self, seconds: float | None) -> None:

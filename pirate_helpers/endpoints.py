@@ -1,7 +1,13 @@
-"""Where sockets listen: 127.0.0.1 on a port the OS picks, so two notebooks never collide.
+"""Where sockets listen, and the limits every socket that faces the network keeps.
 
-Binding every interface (`tcp://*:5555`, `tcp://0.0.0.0:5555`) exposes the service to the
-whole network. It is an explicit opt-in for a classroom, never a default.
+The default is 127.0.0.1 on a port the OS picks, so two notebooks never collide. Binding
+every interface (`tcp://*:5555`, `tcp://0.0.0.0:5555`) exposes the service to the whole
+network: an explicit opt-in for a classroom, never a default.
+
+A peer can send anything. `guard()` caps what libzmq accepts (`ZMQ_MAXMSGSIZE` per frame: a
+bigger frame makes libzmq drop that peer's connection before Python sees a byte) and bounds
+the messages queued per connection (high-water marks), so memory stays bounded whatever
+arrives. `receive()` reads one message but refuses one with too many frames.
 """
 
 from __future__ import annotations
@@ -14,11 +20,71 @@ import zmq
 LOCAL = "tcp://127.0.0.1:*"
 """The default: loopback only, a random free port (libzmq picks it; `bind` reports it)."""
 
+MAX_MESSAGE_BYTES = 1 << 20
+"""The largest frame a socket accepts (1 MiB): plenty for the course, small enough to hold."""
+
+HIGH_WATER_MARK = 100
+"""Messages queued per connection each way; the course never has more than a few in flight."""
+
+MAX_FRAMES = 64
+"""Frames in one message: an envelope and a body need a handful."""
+
+_max_message_bytes = MAX_MESSAGE_BYTES
+
+
+def set_max_message_bytes(limit: int) -> None:
+    """Change the frame size cap for every socket guarded from now on (`--max-message-bytes`)."""
+    global _max_message_bytes
+    if limit < 1:
+        raise ValueError(f"a message size cap is at least 1 byte, not {limit}")
+    _max_message_bytes = limit
+
+
+def guard(socket: zmq.Socket, max_message_bytes: int | None = None) -> zmq.Socket:
+    """Cap frame size and queue lengths, so a hostile or broken peer costs bounded memory."""
+    socket.maxmsgsize = max_message_bytes or _max_message_bytes
+    socket.sndhwm = socket.rcvhwm = HIGH_WATER_MARK
+    return socket
+
+
+def receive(socket: zmq.Socket, max_frames: int = MAX_FRAMES) -> list[bytes] | None:
+    """One whole message, or None if it had more than `max_frames` frames (read and dropped:
+    the frames beyond the limit are never kept). Raises zmq.Again if nothing is waiting."""
+    frames = [socket.recv(zmq.NOBLOCK)]
+    while socket.rcvmore:
+        frame = socket.recv()
+        if len(frames) == max_frames:  # over the limit: drain the rest, keep nothing
+            while socket.rcvmore:
+                socket.recv()
+            return None
+        frames.append(frame)
+    return frames
+
+
+class EndpointError(Exception):
+    """libzmq refused an endpoint (a port in use, an address not on this machine)."""
+
+    def __init__(self, endpoint: str, error: zmq.ZMQError) -> None:
+        super().__init__(f"{endpoint}: {error.strerror}")
+        self.endpoint = endpoint
+        self.errno = error.errno
+
 
 def bind(socket: zmq.Socket, endpoint: str = LOCAL) -> str:
     """Bind `socket` and return the endpoint it really got (the port filled in)."""
-    socket.bind(endpoint)
+    try:
+        socket.bind(endpoint)
+    except zmq.ZMQError as error:
+        raise EndpointError(endpoint, error) from None
     return socket.last_endpoint.decode()
+
+
+def connect(socket: zmq.Socket, endpoint: str) -> None:
+    """Connect `socket`; an endpoint libzmq cannot parse raises EndpointError."""
+    try:
+        socket.connect(endpoint)
+    except zmq.ZMQError as error:
+        raise EndpointError(endpoint, error) from None
 
 
 REBIND_TIMEOUT_S = 2.0
@@ -41,7 +107,7 @@ def bind_when_free(
     while True:
         try:
             return bind(socket, endpoint)
-        except zmq.ZMQError as error:
+        except EndpointError as error:
             if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
                 raise
             pause(0.005)

@@ -13,7 +13,7 @@ import time
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free
+from .endpoints import LOCAL, bind_when_free, connect, guard, receive
 from .faults import NONE, Faults
 from .trace import Trace, show_bytes
 
@@ -59,14 +59,32 @@ class StrictEcho(Actor):
     def setup(self) -> None:
         self.strict = self.fresh_socket()
 
+    def watched(self) -> list[zmq.Socket]:
+        """The sockets the loop waits on; a worker adds the monitor of its connection."""
+        return [self.strict]
+
+    def renew(self) -> None:
+        """Throw the socket away and start over on a fresh one."""
+        self.close(self.strict)
+        self.strict = self.fresh_socket()
+
+    def on_other(self, readable: set[zmq.Socket]) -> None:
+        """Something other than the strict socket woke the loop (see `watched`)."""
+
     def run(self) -> None:
         while True:
-            self.poll([self.strict], None)
+            readable = self.poll(self.watched(), None)
+            if self.strict not in readable:
+                self.on_other(readable)
+                continue
             try:
-                request = self.strict.recv_multipart(zmq.NOBLOCK)
+                request = receive(self.strict)
             except zmq.Again:  # the socket woke us for a malformed message and discarded it
+                request = None
+            if request is None:
                 self.rejected += 1
-                self.trace.add(self.name, "reject", "malformed message (no envelope)")
+                self.trace.add(self.name, "reject", "malformed message (no envelope, or "
+                               "too many frames)")
                 continue
             self.received += 1
             self.trace.add(self.name, "recv", self.shown(request))
@@ -81,8 +99,7 @@ class StrictEcho(Actor):
             if decision.action == "drop":
                 self.dropped += 1
                 self.trace.add(self.name, "drop", self.shown(request))
-                self.close(self.strict)
-                self.strict = self.fresh_socket()
+                self.renew()
                 continue
             self.answered += 1  # counted before the client can see the reply
             self.trace.add(self.name, "reply", self.shown(request))
@@ -121,7 +138,7 @@ class LazyServer(StrictEcho):
         if self.binds:
             self.endpoint = bind_when_free(rep, self.endpoint, pause=self.pause)
         else:
-            rep.connect(self.endpoint)
+            connect(rep, self.endpoint)
         return rep
 
 
@@ -196,8 +213,8 @@ class LazyPirateClient:
                 self._req = self._actor.socket(zmq.REQ)
             else:
                 assert self._context is not None, "this client was closed"
-                self._req = self._context.socket(zmq.REQ)
-            self._req.connect(self.endpoint)
+                self._req = guard(self._context.socket(zmq.REQ))
+            connect(self._req, self.endpoint)
         return self._req
 
     def _receive(self, req: zmq.Socket) -> list[bytes] | None:
@@ -210,9 +227,11 @@ class LazyPirateClient:
                 readable = bool(req.poll(max(1, int(left * 1000))))
             if readable:
                 try:
-                    return req.recv_multipart(zmq.NOBLOCK)
+                    reply = receive(req)
                 except zmq.Again:  # REQ woke us for a malformed message and discarded it
                     continue
+                if reply is not None:
+                    return reply
         return None
 
     def _close_socket(self) -> None:

@@ -30,7 +30,7 @@ from typing import Literal
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free
+from .endpoints import LOCAL, bind_when_free, connect, receive
 from .faults import NONE, Faults
 from .trace import Trace, show_bytes
 
@@ -97,7 +97,7 @@ class QueueState:
         self.pending: deque[list[bytes]] = deque()
         self.heartbeat_at = now + heartbeat_interval
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
-        self.rejected = self.answered = self.requeued = 0
+        self.rejected = self.answered = self.requeued = self.unreachable = 0
         self.purged: deque[bytes] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
@@ -169,6 +169,21 @@ class QueueState:
             self.heartbeat_at = now + self.heartbeat_interval
         self._check_at = min([self.heartbeat_at] + [w.expires_at for w in self.workers.values()])
 
+    def worker_unreachable(self, identity: bytes, now: float) -> None:
+        """A send to this worker failed: its connection is gone (EHOSTUNREACH). Forget it as
+        a purge would, and give what it held (it never got it) to the next ready worker."""
+        worker = self.workers.pop(identity, None)
+        if worker is None:
+            return
+        self.ready.pop(identity, None)
+        self.purged.append(identity)
+        self.unreachable += 1
+        self.notes.append(("unreachable", f"{_name(identity)} is gone"))
+        if worker.request is not None:
+            self._requeue(worker)
+        while self.pending and self.ready:
+            self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
+
     def next_wakeup(self) -> float:
         """When `tick` next has something to do (maybe a little early, never late)."""
         return self._check_at
@@ -237,6 +252,10 @@ class GuideQueueState:
         if now >= self.heartbeat_at:
             self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.ready)
             self.heartbeat_at = now + self.heartbeat_interval
+
+    def worker_unreachable(self, identity: bytes, now: float) -> None:
+        """The Guide sets no ROUTER_MANDATORY: what it sent to a gone worker is lost."""
+        self.ready.pop(identity, None)
 
     def tick(self, now: float) -> None:
         for identity, expires_at in list(self.ready.items()):
@@ -352,10 +371,12 @@ class ParanoidQueue(Actor):
         self.frontend = self.socket(zmq.ROUTER)
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker reconnecting under its name takes over
+        self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
         self.frontend_endpoint = bind_when_free(self.frontend, self.frontend_at, pause=self.pause)
         self.backend_endpoint = bind_when_free(self.backend, self.backend_at, pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
@@ -367,29 +388,49 @@ class ParanoidQueue(Actor):
             # one message per readable socket per pass: polling again is cheaper than the
             # exception a non-blocking read raises on an empty socket
             if backend in readable:
-                frames = backend.recv_multipart()
-                if self.trace_messages:
-                    self.trace.add(self.name, "recv", describe(frames[1:]), peer=_name(frames[0]))
-                state.on_worker_message(frames, now)
+                frames = receive(backend)
+                if frames is None or len(frames) < 2:
+                    self._refuse("a worker")
+                else:
+                    if self.trace_messages:
+                        self.trace.add(self.name, "recv", describe(frames[1:]),
+                                       peer=_name(frames[0]))
+                    state.on_worker_message(frames, now)
             # a worker that just replied gets the next request in the same pass; requests
             # stay in the socket while no worker is ready: nothing is lost
             if state.accepting and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
-                state.on_request(frontend.recv_multipart(), now)
+                frames = receive(frontend)
+                if frames is None:
+                    self._refuse("a client")
+                else:
+                    state.on_request(frames, now)
             state.tick(now)
-            self._flush()
+            self._flush(now)
 
-    def _flush(self) -> None:
-        """Send what the state decided, and record it."""
+    def _refuse(self, sender: str) -> None:
+        self.state.rejected += 1
+        self.trace.add(self.name, "reject", f"from {sender}: too many frames")
+
+    def _flush(self, now: float) -> None:
+        """Send what the state decided, and record it. A send to a worker whose connection
+        is gone tells the state, which may decide more sends (the request, to another)."""
         state, backend = self.state, self.backend
-        for kind, detail in state.notes:  # first: a purge comes before the requeued send
-            self.trace.add(self.name, kind, detail)
-        state.notes.clear()
-        for identity, message in state.to_workers:
-            backend.send(identity, zmq.SNDMORE)
-            backend.send_multipart(message)
-            if self.trace_messages:
-                self.trace.add(self.name, "send", describe(message), peer=_name(identity))
-        state.to_workers.clear()
+        while state.notes or state.to_workers:
+            for kind, detail in state.notes:  # first: a purge comes before the requeued send
+                self.trace.add(self.name, kind, detail)
+            state.notes.clear()
+            sends, state.to_workers = state.to_workers, []
+            for identity, message in sends:
+                try:
+                    backend.send(identity, zmq.SNDMORE | zmq.NOBLOCK)
+                except zmq.ZMQError as error:
+                    if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
+                        raise
+                    state.worker_unreachable(identity, now)
+                    continue
+                backend.send_multipart(message)
+                if self.trace_messages:
+                    self.trace.add(self.name, "send", describe(message), peer=_name(identity))
         for message in state.to_clients:
             self.frontend.send_multipart(message)
         state.to_clients.clear()
@@ -410,7 +451,8 @@ class ParanoidQueue(Actor):
             workers.setdefault(_name(identity), "expired")
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
-                  "requeued": state.requeued, "rejected": state.rejected}
+                  "requeued": state.requeued, "unreachable": state.unreachable,
+                  "rejected": state.rejected}
         return {"workers": workers, "counts": counts}
 
 
@@ -453,7 +495,7 @@ class ParanoidWorker(Actor):
     def _connect(self) -> None:
         self.dealer = self.socket(zmq.DEALER)
         self.dealer.identity = self.name.encode()
-        self.dealer.connect(self.endpoint)
+        connect(self.dealer, self.endpoint)
         self.dealer.send(PPP_READY)
         self.liveness.on_connect(time.monotonic())
 
@@ -495,8 +537,11 @@ class ParanoidWorker(Actor):
 
     def _receive(self) -> str | None:
         assert self.dealer is not None
-        message = self.dealer.recv_multipart()
+        message = receive(self.dealer)
         self.liveness.on_message(time.monotonic())
+        if message is None:
+            self.trace.add(self.name, "reject", "too many frames")
+            return None
         if len(message) > 1:
             return self._accept(message)
         return None

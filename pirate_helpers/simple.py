@@ -10,9 +10,12 @@ a dead worker is simply sent again by its client and given to someone else.
 around it; `SimpleWorker` is the worker. At the end, the article's version for comparison:
 `zmq.proxy` over ROUTER-DEALER (round-robin, not LRU) and a client that never resends.
 
-Simple Pirate's own limit: the queue learns that a worker died only if the worker comes back.
-A worker that dies while idle stays on the ready list until it is handed a request, which is
-lost, and that client pays a whole timeout. Paranoid Pirate's heartbeats fix this.
+A worker whose connection is gone when the queue sends to it costs nothing: the backend sets
+`ROUTER_MANDATORY`, so libzmq raises EHOSTUNREACH instead of dropping the message, and the
+request goes to the next worker. Simple Pirate's own limit is what keeps a connection open: a
+worker (or queue) that is frozen, or a network that silently stops carrying anything. The
+request handed to such a worker waits there, and its client pays a whole timeout. Paranoid
+Pirate's heartbeats fix this.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .actor import Actor
-from .endpoints import LOCAL, bind
+from .endpoints import LOCAL, bind, connect, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .trace import Trace, show_bytes
@@ -81,8 +84,9 @@ class LruQueue:
     A message that breaks the protocol raises `Rejected` and changes nothing.
 
     The queue cannot see a worker die. A dead worker stays in `busy` with its request (so it
-    is never handed another) until its name says READY again: that memory grows with the
-    number of worker names, never with the number of requests.
+    is never handed another) until its name says READY again, or in `ready` until a send to
+    it fails (`unreachable`): that memory grows with the number of worker names, never with
+    the number of requests.
     """
 
     def __init__(self, max_waiting: int = MAX_WAITING) -> None:
@@ -92,6 +96,7 @@ class LruQueue:
         self.busy: dict[bytes, Request] = {}
         self.answered = 0
         self.lost = 0  # requests held by a worker that then said READY again
+        self.unreachable_workers = 0  # handed a request after their connection was gone
 
     def worker_ready(self, worker: bytes) -> Dispatch | None:
         """A REQ worker says READY once per life, so a second READY means it restarted: if it
@@ -120,6 +125,15 @@ class LruQueue:
         self.answered += 1
         self.ready[worker] = None
         return answer, self._dispatch()
+
+    def unreachable(self, worker: bytes) -> Dispatch | None:
+        """Sending to `worker` failed: its connection is gone (libzmq said EHOSTUNREACH). It
+        never got the request, so that goes first in line again, to the next ready worker.
+        The worker is forgotten; if it is alive it comes back with READY."""
+        request = self.busy.pop(worker)
+        self.waiting.appendleft(request)
+        self.unreachable_workers += 1
+        return self._dispatch()
 
     def _dispatch(self) -> Dispatch | None:
         if not self.ready or not self.waiting:
@@ -165,18 +179,24 @@ class SimplePirateQueue(Actor):
         self.frontend = self.socket(zmq.ROUTER)
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker back under its old name replaces the old one
+        self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
         self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
         self.backend_endpoint = bind(self.backend, self.backend_endpoint)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
+        self.count_disconnects(self.backend)
 
     def run(self) -> None:
         while True:
             readable = self.poll([self.frontend, self.backend], None)
             with self.changes:
-                if self.backend in readable:
-                    self._from_worker(self.backend.recv_multipart())
-                if self.frontend in readable:
-                    self._from_client(self.frontend.recv_multipart())
+                for sock, handle in ((self.backend, self._from_worker),
+                                     (self.frontend, self._from_client)):
+                    if sock in readable:
+                        frames = receive(sock)
+                        if frames is None:
+                            self._reject("a peer", Rejected("too many frames"))
+                        else:
+                            handle(frames)
                 self.changes.notify_all()
 
     def _from_client(self, frames: list[bytes]) -> None:
@@ -208,10 +228,21 @@ class SimplePirateQueue(Actor):
             self._reject(_name(worker), why)
 
     def _send(self, dispatch: Dispatch | None) -> None:
-        if dispatch is not None:
-            body = show_bytes(dispatch.request.body)
-            self.trace.add(self.name, "send", body, peer=_name(dispatch.worker))
-            self.backend.send_multipart([dispatch.worker, b"", *dispatch.request.frames])
+        """Send a dispatch; if its worker is gone, give the request to the next one."""
+        while dispatch is not None:
+            worker, request = dispatch.worker, dispatch.request
+            # traced first: the worker's thread may trace its part of the trip before we return
+            self.trace.add(self.name, "send", show_bytes(request.body), peer=_name(worker))
+            try:
+                self.backend.send_multipart([worker, b"", *request.frames], zmq.NOBLOCK)
+            except zmq.ZMQError as error:
+                if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
+                    raise
+                self.trace.add(self.name, "unreachable", f"{_name(worker)} is gone; "
+                               f"{show_bytes(request.body)} goes to the next worker")
+                dispatch = self.lru.unreachable(worker)
+                continue
+            return
 
     def _reject(self, sender: str, why: Rejected) -> None:
         self.rejected += 1
@@ -240,7 +271,7 @@ class SimplePirateQueue(Actor):
             workers.update((_name(worker), "busy") for worker in self.lru.busy)
             counts = {"in flight": len(self.lru.busy), "waiting": len(self.lru.waiting),
                       "answered": self.lru.answered, "lost": self.lru.lost,
-                      "rejected": self.rejected}
+                      "unreachable": self.lru.unreachable_workers, "rejected": self.rejected}
         return {"workers": workers, "counts": counts}
 
 
@@ -250,6 +281,12 @@ class SimpleWorker(StrictEcho):
     Its identity is its name, so the queue's trace reads "queue ->> w1". Faults come from the
     shared vocabulary: a crash ends the worker with its request; a drop makes it start over
     on a fresh socket and say READY again (the queue then knows the request was lost).
+
+    A REQ whose connection libzmq drops (a malformed message, a queue that died) would wait
+    forever for a reply that cannot come; the worker watches its socket's monitor and, on
+    DISCONNECTED, starts over on a fresh socket with READY (counted in `reconnects`). It
+    cannot notice a queue that is alive but frozen, or a link that silently stops carrying
+    anything: that needs heartbeats (Paranoid Pirate).
     """
 
     def __init__(
@@ -263,13 +300,31 @@ class SimpleWorker(StrictEcho):
     ) -> None:
         super().__init__(name, work_s=work_s, faults=faults, trace=trace)
         self.endpoint = connect
+        self.reconnects = 0
 
     def fresh_socket(self) -> zmq.Socket:
         req = self.socket(zmq.REQ)
         req.routing_id = self.name.encode()
-        req.connect(self.endpoint)
+        self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
+        connect(req, self.endpoint)
         req.send(READY)
         return req
+
+    def watched(self) -> list[zmq.Socket]:
+        return [self.strict, self.events]
+
+    def renew(self) -> None:
+        self.close(self.events)
+        super().renew()
+
+    def on_other(self, readable: set[zmq.Socket]) -> None:
+        if self.events in readable and recv_monitor_message(self.events)["event"] == (
+            zmq.EVENT_DISCONNECTED
+        ):
+            self.reconnects += 1
+            self.trace.add(self.name, "reconnect", f"connection dropped; READY again on a "
+                           f"fresh socket (#{self.reconnects})")
+            self.renew()
 
     def shown(self, request: list[bytes]) -> str:
         return show_bytes(request[-1:])  # the body, not the client's binary address

@@ -22,6 +22,7 @@ MARKS = {
     "drop": ("v", "tab:gray", "dropped request"),
     "freeze": ("s", "tab:cyan", "freeze"),
     "purge": ("D", "tab:purple", "expired (purged)"),
+    "unreachable": ("o", "tab:purple", "gone (a send failed)"),
     "reject": ("^", "tab:brown", "rejected"),
     "reconnect": ("P", "tab:green", "reconnect"),
     "backoff": ("<", "tab:olive", "back off"),

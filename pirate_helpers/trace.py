@@ -108,11 +108,22 @@ class Trace:
         return "\n".join(str(event) for event in self.events)
 
 
+SHOWN_FRAMES = 8
+
+
 def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
-    """A short, printable summary of a message for the trace."""
+    """A short, printable summary of a message for the trace.
+
+    It reads at most `limit` bytes of at most `SHOWN_FRAMES` frames, so describing a 10 MB
+    frame costs what describing a small one does.
+    """
     parts = []
-    for frame in frames:
-        printable = all(32 <= byte < 127 for byte in frame)
-        text = frame.decode("ascii") if printable else frame.hex()
-        parts.append(text if len(text) <= limit else text[: limit - 1] + "…")
+    for frame in frames[:SHOWN_FRAMES]:
+        head = frame[:limit]
+        text = head.decode("ascii") if all(32 <= byte < 127 for byte in head) else head.hex()
+        if len(frame) > limit or len(text) > limit:
+            text = text[: limit - 1] + "…"
+        parts.append(text)
+    if len(frames) > SHOWN_FRAMES:
+        parts.append(f"(+{len(frames) - SHOWN_FRAMES} frames)")
     return "|".join(parts)

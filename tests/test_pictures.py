@@ -98,7 +98,8 @@ def test_simple_snapshot_shows_a_dead_worker_busy_with_its_request_and_the_count
     assert client.join(10) and client.client.timeouts == 1
     assert queue.snapshot() == {
         "workers": {"doomed": "busy", "steady": "ready"},
-        "counts": {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0, "rejected": 0},
+        "counts": {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0, "unreachable": 0,
+                   "rejected": 0},
     }
 
 
@@ -114,7 +115,8 @@ def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeue
         assert client.request(b"held by w1") == [b"held by w1"]
     assert queue.snapshot() == {
         "workers": {"w1": "expired", "w2": "ready"},
-        "counts": {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1, "rejected": 0},
+        "counts": {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1,
+                   "unreachable": 1, "rejected": 0},
     }
     queue.stop()
     assert dashboard.join(5), "the dashboard stops with its queue"

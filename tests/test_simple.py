@@ -196,15 +196,17 @@ def test_a_worker_crashing_mid_request_costs_one_retry_and_nothing_is_lost():
     assert trace.count("crash") == 1 and queue.rejected == 0
 
 
-def test_a_worker_that_dies_idle_stays_ready_until_a_client_pays_a_timeout_for_it():
+def test_a_worker_that_dies_idle_is_found_gone_at_the_send_and_costs_no_timeout():
     queue, (_, second) = start_queue({"name": "w1"}, {"name": "w2"})
-    second.stop()  # leaves while idle: the queue cannot know
-    assert sorted(queue.ready_workers()) == ["w1", "w2"]
+    second.stop()  # leaves while idle: it tells the queue nothing
+    assert queue.wait_for_disconnects(1), "libzmq saw the connection close"
+    assert sorted(queue.ready_workers()) == ["w1", "w2"], "the queue's list does not know yet"
     with LazyPirateClient(queue.frontend_endpoint, timeout=0.3) as client:
         for n in range(1, 5):
             assert client.request(str(n).encode()) == [str(n).encode()]
-    assert client.timeouts == 1
-    assert queue.ready_workers() == ["w1"] and list(queue.busy_workers()) == ["w2"]
+    assert client.timeouts == 0, "ROUTER_MANDATORY: the send to w2 failed, w1 got the request"
+    assert queue.lru.unreachable_workers == 1
+    assert queue.ready_workers() == ["w1"] and queue.busy_workers() == {}
 
 
 def test_a_dropped_request_makes_the_worker_rejoin_and_the_queue_count_it_lost():

@@ -1,0 +1,154 @@
+"""What every role shares: the registry, the log a role prints, and serving until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from ..actor import Actor
+from ..endpoints import is_public
+from ..trace import Event, Trace
+
+ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
+
+
+def role(name: str, summary: str, arguments: Callable[[argparse.ArgumentParser], None]):
+    """Register a `pirate NAME` role: its one-line summary, its options, and its body."""
+
+    def register(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        ROLES[name] = (summary, arguments, body)
+        return body
+
+    return register
+
+
+def say(role_name: str, text: str, *, error: bool = False) -> None:
+    print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+
+
+PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
+"""Event kinds that happen once per message: `--quiet` leaves them out."""
+
+RATE_LIMITED = frozenset({"reject", "unreachable"})
+"""Event kinds a hostile peer can cause at will: only the first few are printed."""
+
+
+class EventLog:
+    """Prints a role's events: the first `first` of each rate-limited kind, then a summary
+    of how many more every `summary_every` s. Counts are exact; only printing is limited.
+
+    Every other kind (a purge, a crash, a reconnect) is always printed; per-message kinds
+    only without `--quiet`. Called from actor threads, so it takes a lock.
+    """
+
+    def __init__(self, *, quiet: bool, first: int = 5, summary_every: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 write: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
+        self.quiet, self.first, self.summary_every = quiet, first, summary_every
+        self.clock, self.write = clock, write
+        self.seen: Counter[str] = Counter()
+        self.unprinted: Counter[str] = Counter()
+        self.summary_at = clock() + summary_every
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if event.kind in RATE_LIMITED:
+                self.seen[event.kind] += 1
+                if self.seen[event.kind] > self.first:
+                    self.unprinted[event.kind] += 1
+                    self._summarize_if_due()
+                    return
+                if self.seen[event.kind] == self.first:
+                    event = Event(event.t, event.actor, event.kind,
+                                  f"{event.detail} (further ones summed up every "
+                                  f"{self.summary_every:g} s)", event.peer)
+            elif self.quiet and event.kind in PER_MESSAGE:
+                return
+            self.write(str(event))
+
+    def tick(self) -> None:
+        """Print the summary if one is due (the role's main loop calls this)."""
+        with self._lock:
+            self._summarize_if_due()
+
+    def _summarize_if_due(self) -> None:
+        if self.clock() < self.summary_at:
+            return
+        self.summary_at = self.clock() + self.summary_every
+        for kind, more in sorted(self.unprinted.items()):
+            self.write(f"summary: {more} more {kind} in the last {self.summary_every:g} s "
+                       f"({self.seen[kind]} in all)")
+        self.unprinted.clear()
+
+
+TRACE_KEPT = 1000  # a role prints its events; it need not hold a workshop's worth of them
+_logs: list[EventLog] = []
+
+
+def make_trace(args: argparse.Namespace) -> Trace:
+    log = EventLog(quiet=args.quiet)
+    _logs.append(log)
+    return Trace(on_event=log, keep=TRACE_KEPT)
+
+
+class UsageError(Exception):
+    """Options that are each valid but do not fit together; `main` prints one line."""
+
+
+class Terminated(Exception):
+    """SIGTERM arrived (raised in the main thread by the handler `on_signals` installs)."""
+
+
+def exit_status(stop: BaseException) -> int:
+    """The shell's convention: 128 + the signal's number."""
+    return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+
+    def handler(*_: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
+    """Print the `announce` lines, then keep started actors running until the first one ends
+    (a crash), Ctrl-C or SIGTERM.
+
+    The signal only sets an event: raising inside a thread join can leave the thread looking
+    finished while it still runs. The handlers are in place before the endpoints are
+    announced, so a SIGTERM sent as soon as they appear is never lost.
+    """
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    for line in announce:
+        say(role_name, line)
+    try:
+        while all(actor.running for actor in actors):
+            for log in _logs:
+                log.tick()
+            if stop_requested.wait(0.2):
+                say(role_name, "stopping")
+                break
+    finally:
+        for actor in reversed(actors):
+            actor.stop()
+    if any(getattr(actor, "crashed", False) for actor in actors):
+        say(role_name, "crashed (an injected fault)", error=True)
+        return 1
+    return 0
+
+
+def warn_if_public(role_name: str, endpoint: str) -> None:
+    if is_public(endpoint):
+        say(role_name, f"listening on every interface ({endpoint}): anyone on the network "
+            "can reach it (fine for a classroom LAN, never the default)", error=True)
