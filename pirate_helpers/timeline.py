@@ -32,7 +32,9 @@ MARKS = {
     "cut": ("$\\times$", "black", "network cut"),
     "heal": ("$\\checkmark$", "tab:green", "network healed"),
     "reset": ("$\\oslash$", "tab:red", "connections reset"),
-    "disconnected": ("d", "tab:pink", "connection dropped"),
+    "disconnected": ("d", "tab:pink", "connection dropped (libzmq)"),
+    "handshake_succeeded": ("+", "tab:green", "connection up (libzmq)"),
+    "cancelled": ("x", "tab:gray", "cancelled"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 
