@@ -66,6 +66,21 @@ class Monitor:
                 return event
         return None
 
+    def watch(self, other: zmq.Socket, timeout: float) -> bool:
+        """Wait up to `timeout` s for `other` to be readable, recording events as they come
+        (so their times are right); True if `other` is readable."""
+        poller = zmq.Poller()
+        poller.register(other, zmq.POLLIN)
+        poller.register(self._pipe, zmq.POLLIN)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            ready = dict(poller.poll(max(1, int(left * 1000))))
+            if self._pipe in ready:
+                self._record()
+            if other in ready:
+                return True
+        return False
+
     def seen(self, *wanted: zmq.Event) -> list[MonitorEvent]:
         return [event for event in self.events if event.event in wanted]
 
