@@ -103,7 +103,13 @@ class StrictEcho(Actor):
                 continue
             self.answered += 1  # counted before the client can see the reply
             self.trace.add(self.name, "reply", self.shown(request))
-            self.strict.send_multipart(request)
+            try:
+                self.strict.send_multipart(request, zmq.NOBLOCK)
+            except zmq.Again:  # a REQ whose connection is gone would block here for good
+                self.answered -= 1
+                self.trace.add(self.name, "reconnect", "connection gone before the reply; "
+                               "READY again on a fresh socket")
+                self.renew()
 
 
 class LazyServer(StrictEcho):
