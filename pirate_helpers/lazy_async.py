@@ -26,7 +26,7 @@ import zmq
 import zmq.asyncio
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free
+from .endpoints import LOCAL, bind_when_free, guard, receive
 from .faults import NONE, Faults
 from .lazy import ServerUnavailable
 from .trace import Trace, show_bytes
@@ -98,7 +98,7 @@ class AsyncLazyPirateClient:
         """One try on a fresh socket, closed whatever happens (a timeout, a cancel)."""
         if self._context is None:
             raise RuntimeError("this client was closed")
-        req = self._context.socket(zmq.REQ)
+        req = guard(self._context.socket(zmq.REQ))  # a frame size cap, bounded queues
         self._open.add(req)
         self.most_open = max(self.most_open, len(self._open))
         try:
@@ -143,6 +143,9 @@ class ConcurrentServer(Actor):
     every request queued behind it too. A ROUTER holds many requests at once, so a fault hits
     exactly the request it names: `drop` leaves that one unanswered, `slow_s` or a freeze
     delays that one only, `crash_after` ends the server (its pending replies are lost).
+    A message that is not a request (no empty frame after the sender's id, or too many
+    frames) is counted in `rejected` and never echoed: the server reflects nothing it was
+    not asked.
     """
 
     def __init__(
@@ -158,7 +161,7 @@ class ConcurrentServer(Actor):
         self.endpoint = bind
         self.work_s = work_s
         self.faults = faults
-        self.received = self.answered = self.dropped = 0
+        self.received = self.answered = self.dropped = self.rejected = 0
         self.crashed = False
 
     def setup(self) -> None:
@@ -171,7 +174,11 @@ class ConcurrentServer(Actor):
         while True:
             timeout = None if not due else max(0.0, due[0][0] - time.monotonic())
             if self.poll([self.router], timeout):
-                request = self.router.recv_multipart()
+                request = receive(self.router)
+                if request is None or len(request) < 3 or request[1] != b"":
+                    self.rejected += 1
+                    self.trace.add(self.name, "reject", "not a request (no envelope)")
+                    continue
                 self.received += 1
                 self.trace.add(self.name, "recv", show_bytes(request[2:]))
                 decision = self.faults.decide(self.received)

@@ -163,3 +163,45 @@ def test_the_concurrent_server_drops_crashes_and_delays_only_what_it_is_told():
         outcomes = run(main(server.endpoint))
         assert server.join(2) and server.crashed
         assert all(isinstance(o, ServerUnavailable) for o in outcomes)
+
+
+def test_the_concurrent_server_echoes_only_requests_and_survives_random_messages():
+    import zmq
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from pirate_helpers.endpoints import guard
+
+    frames = st.lists(st.one_of(st.just(b""), st.binary(max_size=16),
+                                st.builds(lambda n: b"x" * n, st.integers(1000, 50_000))),
+                      min_size=1, max_size=5)
+
+    async def answered(endpoint):
+        async with AsyncLazyPirateClient(endpoint, timeout=0.5, retries=4) as client:
+            return await client.request(b"still here") == [b"still here"]
+
+    not_requests = []
+    with ConcurrentServer("fuzz-server") as server, zmq.Context() as ctx:
+        ctx.linger = 0
+
+        @settings(max_examples=20, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(sent=st.lists(frames, min_size=1, max_size=4))
+        def probe(sent):
+            hostile = guard(ctx.socket(zmq.DEALER))
+            hostile.connect(server.endpoint)
+            for message in sent:
+                hostile.send_multipart(message)
+            echoed = [m for m in sent if len(m) >= 2 and m[0] == b""]
+            not_requests.extend(m for m in sent if m not in echoed)
+            for _ in echoed:  # a DEALER's b"" | body... is a request: it is echoed
+                assert hostile.poll(2000)
+                hostile.recv_multipart()
+            hostile.send_multipart([b"", b"end"])  # in order: all before it was handled
+            assert hostile.poll(2000) and hostile.recv_multipart() == [b"", b"end"]
+            assert not hostile.poll(20), "nothing but requests is echoed"
+            hostile.close()
+            assert run(answered(server.endpoint))
+
+        probe()
+        assert server.running and server.rejected == len(not_requests)
