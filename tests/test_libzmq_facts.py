@@ -355,3 +355,42 @@ def test_term_returns_at_once_with_linger_zero():
     started = time.monotonic()
     context.term()
     assert time.monotonic() - started < 0.5
+
+
+# -- HEARTBEAT_TTL ------------------------------------------------------------------------
+def test_heartbeat_ttl_travels_in_each_ping_in_deciseconds(ctx):
+    """A raw TCP listener plays the peer (greeting, READY) and reads the PING libzmq sends."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.heartbeat_ivl, dealer.heartbeat_ttl = IVL_MS, 1000
+        dealer.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+        listener.settimeout(2)
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(2)
+            greeting = b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL" + bytes(16) + bytes(32)
+            ready = b"\x05READY\x0bSocket-Type" + (6).to_bytes(4, "big") + b"ROUTER"
+            peer.sendall(greeting + b"\x04" + bytes([len(ready)]) + ready)
+            received = b""
+            deadline = time.monotonic() + 2
+            while b"PING" not in received and time.monotonic() < deadline:
+                received += peer.recv(4096)
+    ping = received[received.index(b"\x04PING") - 2:]
+    assert ping[:9] == b"\x04\x07\x04PING\x00\x0a", "1000 ms travels as 10 deciseconds"
+
+
+def test_observed_a_bound_router_does_not_drop_a_cut_connection_for_the_peers_ttl(ctx):
+    """Observed on this stack, not what zmq_setsockopt(3) leads one to expect: the PINGs
+    carry a TTL of 300 ms, yet the bound ROUTER (no heartbeats of its own) keeps the cut
+    connection for 1.5 s, five TTLs. If this fails, libzmq now honours the TTL here: update
+    lesson 06."""
+    router, endpoint = bound_router(ctx, with_heartbeats=False)
+    with Relay(endpoint) as relay:
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.identity = b"w1"
+        dealer.heartbeat_ivl, dealer.heartbeat_timeout, dealer.heartbeat_ttl = IVL_MS, 10_000, 300
+        dealer.connect(relay.endpoint)
+        with Monitor(router, "router") as monitor:
+            say_hello(dealer, router, b"w1")
+            relay.cut()
+            assert monitor.wait_for(DISCONNECTED, timeout=1.5) is None
