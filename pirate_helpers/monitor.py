@@ -11,6 +11,7 @@ timelines can draw what libzmq did beside what the application did.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .trace import Trace
+
+_numbers = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,21 @@ class MonitorEvent:
 
 
 class Monitor:
-    """Watch `sock`'s connections. Use it from the thread that owns `sock`; `close()` it
-    before closing `sock` (pyzmq names the monitor after the socket's descriptor, so a
-    monitor left bound collides with the next socket that gets the same number)."""
+    """Watch `sock`'s connections. Use it from the thread that owns `sock`, and `close()` it
+    before closing `sock`."""
 
     def __init__(self, sock: zmq.Socket, name: str = "socket", trace: Trace | None = None):
         self.socket = sock
         self.name = name
         self.trace = trace
         self.events: list[MonitorEvent] = []
-        self._pipe = sock.get_monitor_socket()
+        # our own address: pyzmq's default names it after the descriptor, which a closed
+        # socket's successor may reuse while the old monitor is still being torn down
+        address = f"inproc://pirate-monitor-{next(_numbers)}"
+        sock.monitor(address, zmq.EVENT_ALL)
+        self._pipe = sock.context.socket(zmq.PAIR)
+        self._pipe.linger = 0
+        self._pipe.connect(address)
 
     def read(self, timeout: float) -> list[MonitorEvent]:
         """The events that arrive within `timeout` s (all of them: it waits the whole time)."""
