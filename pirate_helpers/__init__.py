@@ -11,6 +11,14 @@ from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
 from .lazy_async import AsyncLazyPirateClient, ConcurrentServer
+from .majordomo import (
+    BrokerState,
+    GuideMajordomoState,
+    MajordomoBroker,
+    MajordomoClient,
+    MajordomoRequester,
+    MajordomoWorker,
+)
 from .monitor import Monitor
 from .paranoid import (
     PPP_HEARTBEAT,
@@ -30,14 +38,20 @@ __all__ = [
     "PPP_READY",
     "Actor",
     "AsyncLazyPirateClient",
+    "BrokerState",
     "ConcurrentServer",
     "Decision",
     "Event",
     "Faults",
+    "GuideMajordomoState",
     "GuideQueueState",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
+    "MajordomoBroker",
+    "MajordomoClient",
+    "MajordomoRequester",
+    "MajordomoWorker",
     "Monitor",
     "ParanoidQueue",
     "ParanoidWorker",

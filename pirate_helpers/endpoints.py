@@ -65,7 +65,7 @@ class EndpointError(Exception):
     """libzmq refused an endpoint (a port in use, an address not on this machine)."""
 
     def __init__(self, endpoint: str, error: zmq.ZMQError) -> None:
-        super().__init__(f"{endpoint}: {error.strerror}")
+        super().__init__(f"{endpoint}: {zmq.strerror(error.errno)}")
         self.endpoint = endpoint
         self.errno = error.errno
 

@@ -28,6 +28,8 @@ MARKS = {
     "backoff": ("<", "tab:olive", "back off"),
     "lost": ("v", "tab:red", "request lost"),
     "requeue": (">", "tab:blue", "requeued"),
+    "leave": ("d", "tab:purple", "left (DISCONNECT)"),
+    "expire": ("1", "tab:gray", "request expired"),
     "hang": ("|", "tab:red", "still waiting"),
     "cut": ("$\\times$", "black", "network cut"),
     "heal": ("$\\checkmark$", "tab:green", "network healed"),

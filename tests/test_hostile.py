@@ -10,11 +10,19 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pirate_helpers import LazyPirateClient, LazyServer, ParanoidQueue, ParanoidWorker, Trace
+from pirate_helpers import (
+    LazyPirateClient,
+    LazyServer,
+    ParanoidQueue,
+    ParanoidWorker,
+    Trace,
+    stop_all,
+)
 from pirate_helpers.endpoints import MAX_FRAMES, guard, receive
 from pirate_helpers.paranoid import PPP_HEARTBEAT, PPP_READY, describe
 from pirate_helpers.simple import READY, SimplePirateQueue, SimpleWorker
@@ -290,3 +298,49 @@ def test_lazy_client_takes_only_the_reply_it_is_owed():
         probe()
     finally:
         ctx.destroy()
+
+
+def simple_ghosts(ctx, queue, count):
+    ghosts = [peer(ctx, zmq.REQ, queue.backend_endpoint, f"ghost{n}".encode())
+              for n in range(count)]
+    for ghost in ghosts:
+        ghost.send(READY)
+    assert queue.wait_until(lambda: len(queue.lru.ready) == count + 1, 10)
+    return ghosts
+
+
+def paranoid_ghosts(ctx, queue, count):
+    ghosts = [peer(ctx, zmq.DEALER, queue.backend_endpoint, f"ghost{n}".encode())
+              for n in range(count)]
+    for ghost in ghosts:
+        ghost.send(PPP_READY)
+    assert queue.trace.wait_for(lambda: len(queue.state.ready) == count + 1, 10)
+    return ghosts
+
+
+@pytest.mark.parametrize("kind", ["simple", "paranoid"])
+def test_workers_that_said_ready_and_left_cost_no_request(kind):
+    """200 connections say READY and close; libzmq sees them go, and the queue, told
+    EHOSTUNREACH at each send (ROUTER_MANDATORY), hands every request to the live worker."""
+    if kind == "simple":
+        queue = SimplePirateQueue("ghost-queue").start()
+        SimpleWorker("w1", connect=queue.backend_endpoint).start()
+        assert queue.wait_for_workers(1)
+    else:
+        queue = ParanoidQueue("ghost-queue", heartbeat_interval=1.0).start()
+        ParanoidWorker("w1", connect=queue.backend_endpoint, heartbeat_interval=1.0).start()
+        assert queue.trace.wait_for(lambda: queue.state.ready, 5)
+    ctx = context()
+    ghosts = (simple_ghosts if kind == "simple" else paranoid_ghosts)(ctx, queue, 200)
+    disconnects = queue.disconnects
+    for ghost in ghosts:
+        ghost.close()
+    assert queue.wait_for_disconnects(disconnects + 200, timeout=10)
+    with LazyPirateClient(queue.frontend_endpoint, timeout=0.5, retries=3) as client:
+        for n in range(1, 23):
+            assert client.request(str(n).encode()) == [str(n).encode()]
+    ctx.destroy()
+    unreachable = queue.lru.unreachable_workers if kind == "simple" else queue.state.unreachable
+    assert client.timeouts == 0, "no request was handed to a gone worker"
+    assert unreachable == 200, "each ghost was found gone at a send, once"
+    stop_all()

@@ -7,8 +7,8 @@ random port. A mistake on the command line gets one line, `pirate ROLE: error: .
 exit status 2, never a traceback: options are checked as they are parsed (`options.py`),
 and an endpoint libzmq still refuses (a port in use) is named with its option.
 
-One module per pattern registers its roles (`lazy.py`, `simple.py`, `paranoid.py`, and
-`relay.py` for network faults).
+One module per pattern registers its roles (`lazy.py`, `simple.py`, `paranoid.py`,
+`majordomo.py`, and `relay.py` for network faults).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..endpoints import MAX_MESSAGE_BYTES, EndpointError, set_max_message_bytes
-from . import lazy, paranoid, relay, simple  # noqa: F401  (each registers its roles)
+from . import lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
 from .common import ROLES, UsageError
 from .options import count
 
@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-message-bytes", type=count, default=MAX_MESSAGE_BYTES,
                          metavar="N", help="refuse any frame larger than this "
                          f"(default {MAX_MESSAGE_BYTES})")
-        sub.set_defaults(body=body)
+        sub.set_defaults(body=body, parser=sub)
     return top
 
 
@@ -58,7 +58,9 @@ def _option_of(args: argparse.Namespace, value: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:  # said by the role's parser, so the line names the role
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     prog = f"pirate {args.role}"
     set_max_message_bytes(args.max_message_bytes)
     try:

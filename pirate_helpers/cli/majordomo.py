@@ -1,0 +1,144 @@
+"""`pirate majordomo-broker`, `pirate majordomo-worker` and `pirate majordomo-client`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..endpoints import LOCAL
+from ..lazy import ServerUnavailable
+from ..majordomo import MMI, MajordomoBroker, MajordomoClient, MajordomoWorker
+from .common import (
+    Terminated,
+    UsageError,
+    exit_status,
+    make_trace,
+    raise_on_sigterm,
+    role,
+    say,
+    serve,
+    warn_if_public,
+)
+from .lazy import client_options
+from .options import (
+    add_fault_options,
+    add_work_option,
+    bind_endpoint,
+    connect_endpoint,
+    count,
+    default_name,
+    faults_from,
+    milliseconds,
+    name,
+)
+
+MDP_HEARTBEAT_MS = 2500  # RFC 7's example interval, and the Guide's mdbroker.py's
+
+
+def mdp_heartbeat_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat-ms", type=milliseconds, default=MDP_HEARTBEAT_MS,
+                        metavar="MS", help=f"send a heartbeat this often (default "
+                        f"{MDP_HEARTBEAT_MS})")
+    parser.add_argument("--liveness", type=count, default=3, metavar="N",
+                        help="a peer silent for N heartbeats is dead (default 3)")
+
+
+def service_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--service", required=True, type=name, metavar="NAME",
+                        help=f"the service {what}, e.g. echo")
+
+
+def majordomo_broker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=LOCAL, type=bind_endpoint, metavar="ENDPOINT",
+                        help="where clients and workers connect (default: 127.0.0.1, a "
+                        "random port)")
+    mdp_heartbeat_options(parser)
+    parser.add_argument("--request-expiry-ms", type=milliseconds, metavar="MS",
+                        help="drop a request that waited this long for a worker "
+                        "(default: never)")
+
+
+@role("majordomo-broker", "the Majordomo broker: services by name, RFC 7 MDP/0.1 and "
+      "RFC 8 MMI", majordomo_broker_options)
+def majordomo_broker(args: argparse.Namespace) -> int:
+    expiry = None if args.request_expiry_ms is None else args.request_expiry_ms / 1000
+    broker = MajordomoBroker("majordomo-broker", bind=args.bind,
+                             heartbeat_interval=args.heartbeat_ms / 1000,
+                             liveness=args.liveness, request_expiry=expiry,
+                             trace=make_trace(args), trace_messages=not args.quiet)
+    broker.start()
+    warn_if_public("majordomo-broker", broker.endpoint)
+    return serve("majordomo-broker", broker, announce=[f"listening on {broker.endpoint}"])
+
+
+def majordomo_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connect", required=True, type=connect_endpoint, metavar="ENDPOINT",
+                        help="the broker's endpoint, e.g. tcp://127.0.0.1:5555")
+    parser.add_argument("--name", type=name, metavar="NAME", default=default_name(),
+                        help="the worker's identity at the broker (default: worker-PID; "
+                        "NAME.2, NAME.3, ... after reconnections)")
+    service_option(parser, "this worker offers")
+    add_work_option(parser)
+    mdp_heartbeat_options(parser)
+    parser.add_argument("--reconnect-min-ms", type=milliseconds, default=1000, metavar="MS",
+                        help="first wait before reconnecting to a silent broker "
+                        "(default 1000)")
+    parser.add_argument("--reconnect-max-ms", type=milliseconds, default=32000, metavar="MS",
+                        help="the wait doubles up to this (default 32000)")
+    add_fault_options(parser)
+
+
+@role("majordomo-worker", "a Majordomo worker: offers a service, echoes each request body",
+      majordomo_worker_options)
+def majordomo_worker(args: argparse.Namespace) -> int:
+    if args.service.encode().startswith(MMI):
+        raise UsageError(f"argument --service: {args.service!r}: mmi.* services are the "
+                         "broker's own (RFC 8)")
+    if args.reconnect_min_ms > args.reconnect_max_ms:
+        raise UsageError(f"argument --reconnect-max-ms: {args.reconnect_max_ms:g} is below "
+                         f"--reconnect-min-ms {args.reconnect_min_ms:g}")
+    worker = MajordomoWorker(args.name, connect=args.connect, service=args.service,
+                             heartbeat_interval=args.heartbeat_ms / 1000,
+                             liveness=args.liveness, work_s=args.work_ms / 1000,
+                             reconnect_min=args.reconnect_min_ms / 1000,
+                             reconnect_max=args.reconnect_max_ms / 1000,
+                             faults=faults_from(args), trace=make_trace(args))
+    worker.start()
+    return serve("majordomo-worker", worker,
+                 announce=[f"{args.name} offers {args.service} at {args.connect}"])
+
+
+def majordomo_client_options(parser: argparse.ArgumentParser) -> None:
+    client_options(parser)
+    service_option(parser, "to ask")
+
+
+@role("majordomo-client", "a Majordomo client: Lazy Pirate retries over MDP, checks each echo",
+      majordomo_client_options)
+def majordomo_client(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    raise_on_sigterm()
+    mismatched = 0
+    with MajordomoClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
+                         name="majordomo-client", trace=make_trace(args)) as client:
+
+        def summary() -> str:
+            return (f"{client.answered} of {args.requests} answered, {mismatched} mismatched, "
+                    f"{client.timeouts} timeout{'' if client.timeouts == 1 else 's'}, "
+                    f"in {time.monotonic() - started:.2f} s")
+
+        try:
+            for n in range(1, args.requests + 1):
+                body = [str(n).encode()]
+                reply = client.request(args.service, *body)
+                if reply != body:
+                    mismatched += 1
+                    say("majordomo-client", f"mismatch: sent {body}, got {reply}", error=True)
+        except ServerUnavailable as error:
+            say("majordomo-client", str(error), error=True)
+            return 2
+        except (KeyboardInterrupt, Terminated) as stop:
+            say("majordomo-client", f"stopped: {summary()}")
+            return exit_status(stop)
+        say("majordomo-client", summary())
+    return 1 if mismatched else 0
