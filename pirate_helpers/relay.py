@@ -7,8 +7,8 @@ sits between the two: it listens on 127.0.0.1 (a random port), and each connecti
 it is carried to `target` byte for byte. ZMTP needs nothing more: the relay never parses it.
 
 - `cut()`: nothing passes either way, and nothing is closed. The relay goes on reading and
-  *holds* every byte, in order (up to `hold_limit` a direction; beyond that it stops reading
-  and the sender's TCP buffers fill, as on a real dead link). `heal()` delivers what was held,
+  *holds* every byte, in order (up to `hold_limit` a direction, give or take one read;
+  beyond that it stops reading and the sender's TCP buffers fill, as on a real dead link). `heal()` delivers what was held,
   as TCP retransmission would once the link came back. A connection made during a cut is
   accepted but carried to the target only when the cut heals; if its client gives up and
   closes it first, the target never hears of it (its SYN was lost). Nothing is discarded
@@ -156,6 +156,11 @@ class Relay(Actor):
         self._wake_out: socket.socket | None = None
 
     # -- the caller's side ----------------------------------------------------------------
+    @property
+    def held(self) -> int:
+        """Bytes read and not yet delivered, all connections and both ways (a moment old)."""
+        return sum(p.upstream.held + p.downstream.held for p in list(self._pairs))
+
     def cut(self) -> None:
         """Stop carrying bytes both ways; every connection stays open."""
         self._command("cut")

@@ -238,3 +238,25 @@ def test_stop_closes_every_socket_and_the_thread(server):
         socket.create_connection(parse_tcp(relay.endpoint), timeout=1)
     with pytest.raises(RuntimeError, match="not running"):
         relay.cut()
+
+
+def test_a_cut_holds_at_most_its_limit_then_the_sender_blocks_and_nothing_is_lost(server):
+    chunk = bytes(range(256)) * 256  # 64 KiB, a pattern that shows any gap or reordering
+    with Relay(endpoint_of(server), hold_limit=100_000) as relay:
+        client, accepted = through(relay, server)
+        relay.cut()
+        client.settimeout(0.3)
+        sent = 0
+        with pytest.raises(TimeoutError):  # the kernel buffers fill: the sender blocks
+            while sent < 64 << 20:
+                sent += client.send(chunk[sent % len(chunk):])
+        assert sent < 64 << 20
+        assert relay.held <= 100_000 + 65536, "it stopped reading at its limit"
+        relay.heal()
+        received = bytearray()
+        while len(received) < sent:
+            received += accepted.recv(1 << 20)
+        assert len(received) == sent
+        assert received == (chunk * (sent // len(chunk) + 1))[:sent], "in order, no gap"
+        client.close()
+        accepted.close()
