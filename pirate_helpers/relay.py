@@ -8,11 +8,12 @@ it is carried to `target` byte for byte. ZMTP needs nothing more: the relay neve
 
 - `cut()`: nothing passes either way, and nothing is closed. The relay goes on reading and
   *holds* every byte, in order (up to `hold_limit` a direction, give or take one read;
-  beyond that it stops reading and the sender's TCP buffers fill, as on a real dead link). `heal()` delivers what was held,
-  as TCP retransmission would once the link came back. A connection made during a cut is
-  accepted but carried to the target only when the cut heals; if its client gives up and
-  closes it first, the target never hears of it (its SYN was lost). Nothing is discarded
-  mid-stream: a gap in a TCP stream is not something a network does (it breaks ZMTP framing).
+  beyond that it stops reading and the sender's TCP buffers fill, as on a real dead link).
+  `heal()` delivers what was held, as TCP retransmission would once the link came back. A
+  connection made during a cut is accepted but carried to the target only when the cut
+  heals; if its client gives up and closes it first, the target never hears of it (its SYN
+  was lost). Nothing is discarded mid-stream: a gap in a TCP stream is not something a
+  network does (it breaks ZMTP framing).
 - `latency(s)`: each byte is delivered `s` seconds after it was read, order kept.
 - `reset()`: every connection is closed at once with a TCP RST, both sides: what a rebooted
   router or a NAT that forgot its table does. Both peers see the error at once.
