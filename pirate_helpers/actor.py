@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterable
 
 import zmq
@@ -53,6 +55,7 @@ class Actor:
         self.error: BaseException | None = None
         self.context: zmq.Context | None = None
         self._thread: threading.Thread | None = None
+        self._ended = threading.Event()  # set by the thread itself as its last act
         self._ready = False
         self._pipe: zmq.Socket | None = None
         self._thread_pipe: zmq.Socket | None = None
@@ -86,7 +89,13 @@ class Actor:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Started and not yet ended.
+
+        Judged by an event the thread sets, never by `Thread.is_alive()`: CPython 3.11 marks a
+        thread as stopped when a `Thread.join()` on it is interrupted by Ctrl-C (its
+        bpo-45274 handling), although the thread runs on.
+        """
+        return self._thread is not None and not self._ended.is_set()
 
     def join(self, timeout: float) -> bool:
         """Wait up to `timeout` s for the actor to end by itself; True if it did.
@@ -94,7 +103,7 @@ class Actor:
         Re-raises an exception the thread hit.
         """
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._ended.wait(timeout)
         self._raise_error()
         return not self.running
 
@@ -108,22 +117,30 @@ class Actor:
             return self.changes.wait_for(condition, timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop the thread, close everything, and re-raise the thread's exception if any."""
-        _registry.forget(self)
-        if self._thread is not None and self._thread.is_alive() and self._pipe is not None:
+        """Stop the thread, close everything, and re-raise the thread's exception if any.
+
+        Safe to call again after a stop cut short by Ctrl-C: the actor stays registered until
+        it has really stopped, so `stop_all()` finishes the job.
+        """
+        if self.running and self._pipe is not None:
             try:
                 self._pipe.send(_STOP, zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass  # the thread is ending already: its pipe end is gone
-            self._thread.join(timeout)
-        if self._thread is not None and self._thread.is_alive():
-            raise TimeoutError(f"{self.name} did not stop within {timeout} s")
+            self._ended.wait(timeout)
+        if self.running:
+            frame = sys._current_frames().get(self._thread.ident)
+            where = "".join(traceback.format_stack(frame, limit=3)) if frame else "?"
+            raise TimeoutError(f"{self.name} did not stop within {timeout} s; it is at\n{where}")
+        if self._thread is not None:
+            self._thread.join(timeout)  # it has ended its work: only returning is left
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None
         if self.context is not None:
             self.context.term()  # cannot hang: every socket is closed, linger is 0
             self.context = None
+        _registry.forget(self)
         self._raise_error()
 
     def _raise_error(self) -> None:
@@ -132,7 +149,13 @@ class Actor:
             raise error
 
     def __enter__(self) -> Actor:
-        return self.start() if self._thread is None else self
+        if self._thread is not None:
+            return self
+        try:
+            return self.start()
+        except BaseException:  # Ctrl-C inside start(): `with` would not call __exit__
+            _stop_quietly(self)
+            raise
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
@@ -238,6 +261,7 @@ class Actor:
             self._sockets.clear()
             self._pollers.clear()
             self._thread_pipe.close()
+            self._ended.set()
             with self.changes:
                 self.changes.notify_all()
 

@@ -32,7 +32,11 @@ NOTE_KINDS = {  # plain words: emoji are missing from many fonts, and Mermaid sh
 
 
 class SequenceDiagram:
-    """Mermaid text that renders as a diagram in JupyterLab."""
+    """Mermaid text that renders as a diagram in JupyterLab.
+
+    Where Mermaid is not rendered (GitHub's and nbviewer's previews, a terminal) the notebook
+    shows the plain-text form instead: `repr()` is the same story as a list of arrows.
+    """
 
     def __init__(self, mermaid: str) -> None:
         self.mermaid = mermaid
@@ -43,10 +47,26 @@ class SequenceDiagram:
     def __str__(self) -> str:
         return self.mermaid
 
+    def __repr__(self) -> str:
+        lines = [line.strip() for line in self.mermaid.splitlines()[1:]]
+        heads = [line for line in lines if line.startswith("participant ")]
+        who = [line.removeprefix("participant ") for line in heads]
+        steps = [_plain(line) for line in lines if line not in heads]
+        return "\n".join([f"sequence diagram ({', '.join(who)}):"] + steps)
+
+
+def _plain(line: str) -> str:
+    """One Mermaid step as plain text: `client -> server: 1` or `[server] CRASH`."""
+    if line.startswith("Note over "):
+        who, _, text = line.removeprefix("Note over ").partition(": ")
+        return f"  [{who}] {text}"
+    source, _, rest = line.partition("->>")
+    return f"  {source} -> {rest}"
+
 
 def _clean(text: str) -> str:
-    """Keep message text from breaking Mermaid's syntax."""
-    return re.sub(r"[;#<>{}]", " ", text).strip() or " "
+    """Keep message text from breaking Mermaid's syntax (and say "request #2" as "request 2")."""
+    return re.sub(r"\s+", " ", re.sub(r"[;#<>{}]", " ", text)).strip() or " "
 
 
 def _line(event: Event) -> str | None:

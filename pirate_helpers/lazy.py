@@ -15,7 +15,7 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, bind_when_free, connect, guard, receive
 from .faults import NONE, Faults
-from .trace import Trace, show_bytes
+from .trace import Trace, plural, show_bytes
 
 
 class ServerUnavailable(Exception):
@@ -23,7 +23,8 @@ class ServerUnavailable(Exception):
 
     def __init__(self, endpoint: str, tries: int, timeout: float) -> None:
         super().__init__(
-            f"no reply from {endpoint} after {tries} tries of {timeout:g} s each; giving up"
+            f"no reply from {endpoint} after {plural(tries, 'try')} of {timeout:g} s each; "
+            "giving up"
         )
         self.endpoint = endpoint
         self.tries = tries
@@ -38,6 +39,9 @@ class StrictEcho(Actor):
     just as if it had been lost. (The article's server `continue`s instead, and its REP is
     broken from then on.) `fresh_socket()` is all that differs between a REP server and a
     REQ worker.
+
+    `peer` (set by a subclass) is whom to draw arrows to: the side that knows both ends of a
+    message records it, and behind the article's proxy only the server knows what it got.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class StrictEcho(Actor):
         self.faults = faults
         self.received = self.answered = self.dropped = self.rejected = 0
         self.crashed = False
+        self.peer: str | None = None
 
     def fresh_socket(self) -> zmq.Socket:
         raise NotImplementedError
@@ -87,7 +92,7 @@ class StrictEcho(Actor):
                                "too many frames)")
                 continue
             self.received += 1
-            self.trace.add(self.name, "recv", self.shown(request))
+            self.trace.add(self.name, "recv", self.shown(request), peer=self.peer)
             decision = self.faults.decide(self.received)
             if decision.action == "crash":
                 self.crashed = True
@@ -102,7 +107,10 @@ class StrictEcho(Actor):
                 self.renew()
                 continue
             self.answered += 1  # counted before the client can see the reply
-            self.trace.add(self.name, "reply", self.shown(request))
+            if self.peer is None:
+                self.trace.add(self.name, "reply", self.shown(request))
+            else:
+                self.trace.add(self.name, "send", self.shown(request), peer=self.peer)
             try:
                 self.strict.send_multipart(request, zmq.NOBLOCK)
             except zmq.Again:  # a REQ whose connection is gone would block here for good
@@ -116,7 +124,8 @@ class LazyServer(StrictEcho):
     """A REP server that echoes every request (all frames), with faults on purpose.
 
     With `connect=` it connects instead of binding: that is the article's Simple Pirate
-    worker, a plain REP behind a ROUTER-DEALER proxy.
+    worker, a plain REP behind a ROUTER-DEALER proxy. It then draws its own arrows to and
+    from whoever bound that endpoint (the proxy cannot tell which worker got what).
     """
 
     def __init__(
@@ -137,6 +146,8 @@ class LazyServer(StrictEcho):
         super().setup()
         if self.binds:
             self.trace.name_endpoint(self.endpoint, self.name)
+        else:
+            self.peer = self.trace.who(self.endpoint)
 
     def fresh_socket(self) -> zmq.Socket:
         """A new REP; rebinding waits (bounded) while the closed one frees the port."""
@@ -195,8 +206,11 @@ class LazyPirateClient:
             req = self._socket()
             # traced first: a broker's thread may trace its part of the trip before we return
             self.trace.add(self.name, "send", show_bytes(message), peer=server)
-            req.send_multipart(message)
-            self.sent += 1
+            try:  # never block: a REQ whose new connection was dropped may not take it
+                req.send_multipart(message, zmq.NOBLOCK)
+                self.sent += 1
+            except zmq.Again:
+                pass  # this try waits out its timeout like a lost request, then retries
             reply = self._receive(req)
             if reply is None:
                 self.timeouts += 1
@@ -210,7 +224,7 @@ class LazyPirateClient:
             self.trace.add(self.name, "mismatch", f"expected {show_bytes(message)}")
         self.gave_up += 1
         self._close_socket()
-        self.trace.add(self.name, "give-up", f"after {self.retries} tries")
+        self.trace.add(self.name, "give-up", f"after {plural(self.retries, 'try')}")
         raise ServerUnavailable(self.endpoint, self.retries, self.timeout)
 
     def accepts(self, request: list[bytes], reply: list[bytes]) -> bool:

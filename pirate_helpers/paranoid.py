@@ -33,6 +33,7 @@ from .actor import Actor
 from .endpoints import LOCAL, bind_when_free, connect, receive
 from .faults import NONE, Faults
 from .trace import Trace, show_bytes
+from .trace import show_identity as _name
 
 PPP_READY = b"\x01"  # worker -> queue: "I can take a request"
 PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
@@ -59,9 +60,6 @@ def envelope_size(message: list[bytes]) -> int:
         return 0
     return delimiter + 1 if delimiter < len(message) - 1 else 0
 
-
-def _name(identity: bytes) -> str:
-    return identity.decode("utf-8", "replace")
 
 
 # -- the queue's decisions ----------------------------------------------------------------

@@ -23,7 +23,8 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,9 +36,13 @@ from .endpoints import LOCAL, bind, connect, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .trace import Trace, show_bytes
+from .trace import show_identity as _name
 
 READY = b"\x01"
 """A worker's first message: "I can take a request" (the Guide's PPP_READY)."""
+
+RECONNECT_S = 0.1
+"""How long a worker whose fresh socket could not say READY waits before the next one."""
 
 MAX_WAITING = 1000
 """Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
@@ -143,9 +148,6 @@ class LruQueue:
         self.busy[worker] = request
         return Dispatch(worker, request)
 
-
-def _name(identity: bytes) -> str:
-    return show_bytes([identity])
 
 
 class SimplePirateQueue(Actor):
@@ -303,12 +305,21 @@ class SimpleWorker(StrictEcho):
         self.reconnects = 0
 
     def fresh_socket(self) -> zmq.Socket:
-        req = self.socket(zmq.REQ)
-        req.routing_id = self.name.encode()
-        self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
-        connect(req, self.endpoint)
-        req.send(READY)
-        return req
+        """A new REQ that has said READY. A blocking send could wait for good (its new
+        connection may be dropped at once), so READY goes without blocking, and if it
+        cannot go the worker starts over a moment later (`pause`: `stop()` still works)."""
+        while True:
+            req = self.socket(zmq.REQ)
+            req.routing_id = self.name.encode()
+            self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
+            connect(req, self.endpoint)
+            try:
+                req.send(READY, zmq.NOBLOCK)
+                return req
+            except zmq.Again:
+                self.close(self.events)
+                self.close(req)
+                self.pause(RECONNECT_S)
 
     def watched(self) -> list[zmq.Socket]:
         return [self.strict, self.events]
@@ -436,6 +447,7 @@ def run_load(
     retries: int = 3,
     seed: int = 0,
     trace: Trace | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Send `requests` through one design while workers crash at a seeded rate.
 
@@ -444,14 +456,24 @@ def run_load(
     design, so both face the same fault schedule. "article" is the proxy, REP workers and the
     client that never resends; "lru" is the LRU queue, REQ workers and a Lazy Pirate client
     making `retries` tries. Either client goes on to the next request after giving one up.
+    `progress(done)` is called with the number of requests done so far, from this thread.
+
+    Every actor is started inside one `ExitStack`, so Ctrl-C at any point stops them all.
     """
-    trace = trace if trace is not None else Trace()
+    with ExitStack() as stack:
+        return _run_load(stack, design, workers, requests, crash_rate, timeout, retries, seed,
+                         trace if trace is not None else Trace(), progress)
+
+
+def _run_load(stack: ExitStack, design: Design, workers: int, requests: int, crash_rate: float,
+              timeout: float, retries: int, seed: int, trace: Trace,
+              progress: Callable[[int], None] | None) -> LoadResult:
     prefix = f"load-{design}"
     broker: ArticleProxy | SimplePirateQueue
     if design == "article":
-        broker = ArticleProxy(f"{prefix}-proxy", trace=trace).start()
+        broker = stack.enter_context(ArticleProxy(f"{prefix}-proxy", trace=trace))
     else:
-        broker = SimplePirateQueue(f"{prefix}-queue", trace=trace).start()
+        broker = stack.enter_context(SimplePirateQueue(f"{prefix}-queue", trace=trace))
 
     def worker(index: int, incarnation: int) -> Actor:
         name = f"{prefix}-w{index}"
@@ -461,24 +483,22 @@ def run_load(
             return LazyServer(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
         return SimpleWorker(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
 
-    pool = [worker(index, 0).start() for index in range(workers)]
+    pool = [stack.enter_context(worker(index, 0)) for index in range(workers)]
     if not broker.wait_for_workers(workers):
         raise TimeoutError(f"{design}: not all {workers} workers joined within 5 s")
-    client = ArticleClient(broker.frontend_endpoint, f"{prefix}-client", requests=requests,
-                           timeout=timeout, retries=1 if design == "article" else retries,
-                           trace=trace)
+    client = stack.enter_context(ArticleClient(
+        broker.frontend_endpoint, f"{prefix}-client", requests=requests, timeout=timeout,
+        retries=1 if design == "article" else retries, trace=trace))
     incarnations = [0] * workers
-    client.start()
-    try:
-        while not client.join(0.005):  # supervise: restart every crashed worker
-            for index, member in enumerate(pool):
-                if not member.running:
-                    member.stop()
-                    incarnations[index] += 1
-                    pool[index] = worker(index, incarnations[index]).start()
-    finally:
-        for actor in [client, *pool, broker]:
-            actor.stop()
+    while not client.join(0.005):  # supervise: restart every crashed worker
+        for index, member in enumerate(pool):
+            if not member.running:
+                member.stop()
+                incarnations[index] += 1
+                pool[index] = stack.enter_context(worker(index, incarnations[index]))
+        if progress is not None:
+            progress(len(client.answered) + len(client.dropped))
+    client.stop()
     answered = len(client.answered)
     return LoadResult(design, answered, requests - answered, sum(incarnations),
                       client.elapsed_s)

@@ -111,6 +111,16 @@ class Trace:
 SHOWN_FRAMES = 8
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 try`, `2 tries`, `0 timeouts`: a count and its noun, agreed."""
+    if count == 1:
+        return f"{count} {noun}"
+    if many is None:
+        consonant_y = noun.endswith("y") and noun[-2:-1] not in "aeiou"
+        many = noun[:-1] + "ies" if consonant_y else noun + "s"
+    return f"{count} {many}"
+
+
 def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
     """A short, printable summary of a message for the trace.
 
@@ -127,3 +137,15 @@ def show_bytes(frames: list[bytes] | tuple[bytes, ...], limit: int = 24) -> str:
     if len(frames) > SHOWN_FRAMES:
         parts.append(f"(+{len(frames) - SHOWN_FRAMES} frames)")
     return "|".join(parts)
+
+
+def show_identity(identity: bytes, limit: int = 64) -> str:
+    """A peer's identity as text: the name a worker chose (any printable UTF-8), or the hex
+    of libzmq's random one; never raw control bytes in a log line."""
+    try:
+        name = identity[:limit].decode()
+    except UnicodeDecodeError:
+        name = ""
+    if not name.isprintable() or not name:
+        return show_bytes([identity], limit)
+    return name if len(identity) <= limit else name[: limit - 1] + "…"

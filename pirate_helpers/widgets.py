@@ -89,3 +89,37 @@ def with_clients(snapshot: Callable[[], Snapshot], clients: list) -> Callable[[]
         return view
 
     return combined
+
+
+class Progress:
+    """A progress bar with the expected time, for a run longer than a few seconds.
+
+    Made and called from the main thread (the cell that runs the experiment): `progress(done,
+    total)`. A run expected to take under `show_from_s` shows nothing: a bar that flashes by
+    says nothing, and CI runs the small defaults.
+    """
+
+    SHOW_FROM_S = 3.0
+
+    def __init__(self, expected_s: float, what: str = "", show_from_s: float = SHOW_FROM_S):
+        self.expected_s = expected_s
+        self.what = what
+        self.shown = expected_s >= show_from_s
+        self.done = self.total = 0
+        if self.shown:
+            import ipywidgets
+            from IPython.display import display
+
+            self.bar = ipywidgets.FloatProgress(value=0.0, min=0.0, max=1.0)
+            self.label = ipywidgets.Label(self._text())
+            display(ipywidgets.HBox([self.bar, self.label]))
+
+    def _text(self) -> str:
+        counted = f"{self.done} of {self.total} " if self.total else ""
+        return f"{self.what} {counted}(expected about {self.expected_s:.0f} s)".strip()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self.shown:
+            self.bar.value = done / total if total else 0.0
+            self.label.value = self._text()

@@ -1,11 +1,95 @@
-"""Each exercise check accepts the right answer and rejects every wrong one its lesson names,
-each with its own message."""
+"""Each exercise check passes the right answer and rejects every wrong one its lesson's
+solution names, with its own message (NotYet), never a library traceback."""
 
 import pytest
 import zmq
 
-from pirate_helpers.exercises import WrongAnswer, check_one_socket_lazy_pirate
+from pirate_helpers.exercises import (
+    NotYet,
+    check_heartbeat_choice,
+    check_lazy_choice,
+    check_lru_prediction,
+    check_one_socket_lazy_pirate,
+    lru_dispatch,
+    purged_after,
+    round_robin,
+    worst_silence,
+)
 
+
+# -- lesson 02 ---------------------------------------------------------------------------
+@pytest.mark.parametrize("timeout_ms", [50, 250, 300])
+def test_lazy_right_answers_pass(timeout_ms):
+    assert check_lazy_choice(timeout_ms, 3).startswith("✔ well chosen")
+
+
+def test_lazy_two_retries_fail_with_the_checks_message():
+    with pytest.raises(NotYet, match="request 2 was never answered: the server lost 2 tries in a"):
+        check_lazy_choice(250, 2)
+
+
+@pytest.mark.parametrize("timeout_ms, retries", [(400, 3), (2500, 3), (250, 4)])
+def test_lazy_too_slow_to_give_up(timeout_ms, retries):
+    with pytest.raises(NotYet, match="not under 1 s"):
+        check_lazy_choice(timeout_ms, retries)
+
+
+@pytest.mark.parametrize("answer", [(10, 3), (250, 0), (250.5, 3), ("250", 3), (250, True)])
+def test_lazy_nonsense_gets_a_message(answer):
+    with pytest.raises(NotYet):
+        check_lazy_choice(*answer)
+
+
+# -- lesson 03 ---------------------------------------------------------------------------
+def test_lru_right_answer():
+    assert lru_dispatch() == ["a", "b", "c", "a", "a"]
+    assert check_lru_prediction(["a", "b", "c", "a", "a"]) == "✔ right: ['a', 'b', 'c', 'a', 'a']"
+
+
+def test_lru_round_robin_is_named():
+    assert round_robin() == ["a", "b", "c", "a", "b"]
+    with pytest.raises(NotYet, match="round-robin"):
+        check_lru_prediction(["a", "b", "c", "a", "b"])
+
+
+@pytest.mark.parametrize("answer, message", [
+    (["a", "a", "a", "a", "a"], "request 2 went to b"),
+    ("abcaa", "a list of five names"),
+    (["a", "b"], "five names"),
+    (["a", "b", "c", "a", "z"], "five names"),
+])
+def test_lru_other_wrong_answers(answer, message):
+    with pytest.raises(NotYet, match=message):
+        check_lru_prediction(answer)
+
+
+# -- lesson 04 ---------------------------------------------------------------------------
+def test_heartbeat_right_answer():
+    assert check_heartbeat_choice(100, 4).startswith("✔ well chosen")
+
+
+@pytest.mark.parametrize("heartbeat_ms, liveness", [(100, 3), (200, 2), (100, 2)])
+def test_heartbeat_pause_is_dropped_in_the_worst_case(heartbeat_ms, liveness):
+    """The solution names 100 ms x 3 and 200 ms x 2 as wrong: in the worst case the pause is
+    silent for one interval + 0.2 s + a late heartbeat, which is at least their limit."""
+    with pytest.raises(NotYet, match="it is dropped"):
+        check_heartbeat_choice(heartbeat_ms, liveness)
+
+
+@pytest.mark.parametrize("heartbeat_ms, liveness", [(100, 5), (250, 2), (1000, 3)])
+def test_heartbeat_dead_worker_too_slow(heartbeat_ms, liveness):
+    with pytest.raises(NotYet, match="not under 0.5 s"):
+        check_heartbeat_choice(heartbeat_ms, liveness)
+
+
+def test_the_fake_clock_follows_the_queues_rules():
+    assert purged_after(0.1, 3, None) == pytest.approx(0.3), "dead: dropped at liveness x interval"
+    assert purged_after(0.1, 3, 0.29) is None, "a heartbeat just in time keeps it"
+    assert purged_after(0.1, 3, 0.31) == pytest.approx(0.3)
+    assert worst_silence(0.1, 0.2) == pytest.approx(0.32)
+
+
+# -- lesson 06 ---------------------------------------------------------------------------
 RIGHT = {zmq.REQ_RELAXED: 1, zmq.REQ_CORRELATE: 1}
 
 
@@ -24,5 +108,5 @@ def test_lesson_06_accepts_relaxed_and_correlate():
     ],
 )
 def test_lesson_06_rejects_the_named_wrong_answers(answer, message):
-    with pytest.raises(WrongAnswer, match=message):
+    with pytest.raises(NotYet, match=message):
         check_one_socket_lazy_pirate(answer)

@@ -224,7 +224,8 @@ def test_simple_worker_recovers_from_a_malformed_message_and_keeps_serving():
 def test_simple_worker_survives_random_messages():
     ctx = context()
     fake = FakeQueue(ctx)
-    worker = SimpleWorker("w1", connect=fake.endpoint).start()
+    trace = Trace(keep=40)
+    worker = SimpleWorker("w1", connect=fake.endpoint, trace=trace).start()
     try:
         assert fake.next_message()[-1] == READY
 
@@ -233,7 +234,7 @@ def test_simple_worker_survives_random_messages():
         def probe(sent):
             for frames in sent:
                 fake.send([b"w1", *frames])
-            assert fake.request_answered(b"w1", envelope_first=True)
+            assert fake.request_answered(b"w1", envelope_first=True), str(trace)
 
         probe()
         assert worker.running

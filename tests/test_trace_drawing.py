@@ -87,3 +87,22 @@ def test_a_bounded_trace_keeps_only_the_newest_events():
     for n in range(10):
         trace.add("a", "send", str(n))
     assert [event.detail for event in trace.events] == ["7", "8", "9"]
+
+
+def test_a_diagram_reads_as_text_where_mermaid_is_not_rendered():
+    from pirate_helpers.trace import plural
+
+    trace = Trace()
+    trace.add("client", "send", "1", peer="server")
+    trace.add("server", "crash", "on request #2")
+    trace.add("client", "give-up", "after 1 try")
+    text = repr(sequence_diagram(trace))
+    assert "at 0x" not in text
+    assert text.splitlines() == [
+        "sequence diagram (client, server):",
+        "  client -> server: 1",
+        "  [server] CRASH on request 2",
+        "  [client] give up: after 1 try",
+    ]
+    assert [plural(1, "try"), plural(3, "try"), plural(1, "timeout"), plural(0, "timeout")] == [
+        "1 try", "3 tries", "1 timeout", "0 timeouts"]

@@ -77,13 +77,17 @@ class EventLog:
         with self._lock:
             self._summarize_if_due()
 
-    def _summarize_if_due(self) -> None:
-        if self.clock() < self.summary_at:
+    def close(self) -> None:
+        """Print what is left unsummed, so the counts a role printed add up when it stops."""
+        with self._lock:
+            self._summarize_if_due(now=True)
+
+    def _summarize_if_due(self, now: bool = False) -> None:
+        if self.clock() < self.summary_at and not now:
             return
         self.summary_at = self.clock() + self.summary_every
         for kind, more in sorted(self.unprinted.items()):
-            self.write(f"summary: {more} more {kind} in the last {self.summary_every:g} s "
-                       f"({self.seen[kind]} in all)")
+            self.write(f"summary: {more} more {kind} ({self.seen[kind]} in all)")
         self.unprinted.clear()
 
 
@@ -142,6 +146,8 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
     finally:
         for actor in reversed(actors):
             actor.stop()
+        for log in _logs:
+            log.close()
     if any(getattr(actor, "crashed", False) for actor in actors):
         say(role_name, "crashed (an injected fault)", error=True)
         return 1
