@@ -180,10 +180,10 @@ def test_an_experiments_run_button_gives_its_result(lab, browser):
     interact = page.locator(".widget-interact").first
     output = interact.locator(".jp-OutputArea")
     page.wait_for_function(
-        "el => !el.innerText.includes('seconds_to_give_up')", arg=output.element_handle(),
+        "el => !el.innerText.includes('dead server given up after')", arg=output.element_handle(),
         timeout=10_000)
     interact.get_by_role("button", name="Run").click()
-    output.get_by_text("seconds_to_give_up").wait_for(timeout=30_000)
+    output.get_by_text("dead server given up after").wait_for(timeout=30_000)
     interact.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "02-lazy-pirate-experiment.png"))
     page.close()

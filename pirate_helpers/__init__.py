@@ -10,6 +10,7 @@ from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
+from .lazy_async import AsyncLazyPirateClient, ConcurrentServer
 from .majordomo import (
     BrokerState,
     GuideMajordomoState,
@@ -18,6 +19,7 @@ from .majordomo import (
     MajordomoRequester,
     MajordomoWorker,
 )
+from .monitor import Monitor
 from .paranoid import (
     PPP_HEARTBEAT,
     PPP_READY,
@@ -27,6 +29,7 @@ from .paranoid import (
     QueueState,
     WorkerLiveness,
 )
+from .relay import Relay
 from .security import Join, KeyPair, Security
 from .trace import Event, Trace
 
@@ -35,7 +38,9 @@ __all__ = [
     "PPP_HEARTBEAT",
     "PPP_READY",
     "Actor",
+    "AsyncLazyPirateClient",
     "BrokerState",
+    "ConcurrentServer",
     "Decision",
     "Event",
     "Faults",
@@ -50,10 +55,12 @@ __all__ = [
     "MajordomoClient",
     "MajordomoRequester",
     "MajordomoWorker",
+    "Monitor",
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",
     "Security",
+    "Relay",
     "SequenceDiagram",
     "ServerUnavailable",
     "SteadyLoad",

@@ -193,8 +193,13 @@ class Actor:
     def close(self, sock: zmq.Socket) -> None:
         """Close one of this actor's sockets early (to reset a REQ or REP, say)."""
         self._sockets.remove(sock)
-        self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
+        self.unwatch(sock)
         sock.close()
+
+    def unwatch(self, sock: object) -> None:
+        """Forget the pollers that watch `sock`; call it before closing a plain socket
+        (`poll` takes those too) that the actor opened and closes itself."""
+        self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
 
     def count_disconnects(self, sock: zmq.Socket) -> None:
         """Count in `disconnects` every connection of `sock` that libzmq sees close (its

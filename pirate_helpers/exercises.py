@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import zmq
+
 from .faults import Faults
 from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
 from .paranoid import PPP_HEARTBEAT, PPP_READY, QueueState
@@ -177,3 +179,52 @@ def check_heartbeat_choice(
                      f"{dead_after:.3g} s of silence: it is dropped")
     return (f"✔ well chosen: a frozen worker is dropped after {dead_after:.3g} s; a "
             f"{pause_s:g} s pause (silent {silence:.3g} s at worst) is survived")
+
+
+# -- lesson 06: one REQ socket that resends ------------------------------------------------
+LATE_S = 0.3  # the server's work: its reply comes after the client's timeout
+TIMEOUT_S = 0.1
+
+
+def one_socket_lazy_pirate(options: dict[int, int]) -> bytes:
+    """A REQ with `options` sends b"1" to a slow echo server, times out, sends b"2" on the
+    SAME socket and returns the reply it takes for b"2" (lesson 06's exercise)."""
+    with LazyServer("exercise-server", work_s=LATE_S) as server, zmq.Context() as context:
+        context.linger = 0
+        req = context.socket(zmq.REQ)
+        for option, value in options.items():
+            req.setsockopt(option, value)
+        req.connect(server.endpoint)
+        req.send(b"1")
+        if req.poll(int(TIMEOUT_S * 1000)):
+            raise NotYet("the reply came before the timeout: the server was too fast")
+        req.send(b"2")  # raises EFSM on a strict REQ
+        if not req.poll(int((2 * LATE_S + 1.0) * 1000)):
+            raise NotYet("no reply at all to the second request")
+        return req.recv()
+
+
+def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
+    """Lesson 06's exercise: the socket options that let one REQ socket time out, resend and
+    get the reply to the *new* request. Returns a line of praise, or raises NotYet."""
+    if not isinstance(options, dict) or not all(
+        isinstance(key, int) and isinstance(value, int) for key, value in options.items()
+    ):
+        raise NotYet("give a dict of socket options, e.g. {zmq.REQ_RELAXED: 1}")
+    try:
+        reply = one_socket_lazy_pirate(options)
+    except zmq.ZMQError as error:
+        if error.errno != zmq.EFSM:
+            raise NotYet(f"setting those options failed: {error}") from None
+        if options.get(zmq.REQ_CORRELATE):
+            raise NotYet("the second send failed with EFSM: REQ_CORRELATE alone changes "
+                              "nothing, a REQ still may not send twice in a row") from None
+        raise NotYet("the second send failed with EFSM: a strict REQ must get its reply "
+                          "before it may send again; which option relaxes that?") from None
+    if reply == b"1":
+        raise NotYet("the late reply to b'1' was taken for the reply to b'2': with "
+                          "REQ_RELAXED alone, a REQ cannot tell them apart; add the option "
+                          "that tags each request")
+    if reply != b"2":
+        raise NotYet(f"unexpected reply {reply!r}")
+    return "✔ one socket, a timeout, a resend, and the reply to the new request"

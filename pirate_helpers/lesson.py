@@ -36,3 +36,6 @@ def need(namespace: Mapping[str, Any], where: str, *names: str) -> None:
                            f"cleanup cell or an interrupt stopped it)")
         if isinstance(value, zmq.Socket) and value.closed:
             raise RunFirst(f"run {where} again: the socket `{name}` is closed")
+        if isinstance(value, zmq.Context) and value.closed:
+            raise RunFirst(f"run {where} again: the context `{name}` was terminated (the "
+                           f"cleanup cell ends it)")

@@ -31,6 +31,12 @@ MARKS = {
     "leave": ("d", "tab:purple", "left (DISCONNECT)"),
     "expire": ("1", "tab:gray", "request expired"),
     "hang": ("|", "tab:red", "still waiting"),
+    "cut": ("$\\times$", "black", "network cut"),
+    "heal": ("$\\checkmark$", "tab:green", "network healed"),
+    "reset": ("$\\oslash$", "tab:red", "connections reset"),
+    "disconnected": ("d", "tab:pink", "connection dropped (libzmq)"),
+    "handshake_succeeded": ("+", "tab:green", "connection up (libzmq)"),
+    "cancelled": ("x", "tab:gray", "cancelled"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 

@@ -13,10 +13,11 @@ import threading
 class Role:
     """A `pirate` role in its own process; lines of its stdout arrive on a queue."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, stdin: bool = False) -> None:
         self.args = args
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pirate_helpers", *args],
+            stdin=subprocess.PIPE if stdin else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -44,6 +45,11 @@ class Role:
             if match:
                 return match
 
+    def type(self, line: str) -> None:
+        """Type a line on the role's standard input (started with `stdin=True`)."""
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
     def endpoint(self, name: str = "listening on") -> str:
         return self.expect(rf"{name} (\S+)").group(1)
 
@@ -62,6 +68,8 @@ class Role:
             self.stderr += self.process.stderr.read()
             self.process.stdout.close()
             self.process.stderr.close()
+            if self.process.stdin is not None:
+                self.process.stdin.close()
 
     def __enter__(self) -> Role:
         return self

@@ -2,12 +2,14 @@
 solution names, with its own message (NotYet), never a library traceback."""
 
 import pytest
+import zmq
 
 from pirate_helpers.exercises import (
     NotYet,
     check_heartbeat_choice,
     check_lazy_choice,
     check_lru_prediction,
+    check_one_socket_lazy_pirate,
     lru_dispatch,
     purged_after,
     round_robin,
@@ -85,3 +87,26 @@ def test_the_fake_clock_follows_the_queues_rules():
     assert purged_after(0.1, 3, 0.29) is None, "a heartbeat just in time keeps it"
     assert purged_after(0.1, 3, 0.31) == pytest.approx(0.3)
     assert worst_silence(0.1, 0.2) == pytest.approx(0.32)
+
+
+# -- lesson 06 ---------------------------------------------------------------------------
+RIGHT = {zmq.REQ_RELAXED: 1, zmq.REQ_CORRELATE: 1}
+
+
+def test_lesson_06_accepts_relaxed_and_correlate():
+    assert check_one_socket_lazy_pirate(RIGHT).startswith("✔")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({}, "a strict REQ must get its reply"),
+        ({zmq.REQ_CORRELATE: 1}, "REQ_CORRELATE alone changes nothing"),
+        ({zmq.REQ_RELAXED: 1}, "the late reply to b'1' was taken"),
+        ({zmq.REQ_RELAXED: 1, zmq.REQ_CORRELATE: 0}, "the late reply to b'1' was taken"),
+        ("REQ_RELAXED", "give a dict of socket options"),
+    ],
+)
+def test_lesson_06_rejects_the_named_wrong_answers(answer, message):
+    with pytest.raises(NotYet, match=message):
+        check_one_socket_lazy_pirate(answer)

@@ -82,13 +82,11 @@ def test_receive_refuses_a_message_with_too_many_frames_and_reads_the_next():
     ctx.destroy()
 
 
-def test_simple_queue_survives_random_messages_on_both_sides():
-    queue = SimplePirateQueue("fuzz-queue").start()
-    worker = SimpleWorker("fuzz-worker", connect=queue.backend_endpoint).start()
+def fuzz_both_sides(queue) -> None:
+    """Random messages into a queue's frontend and backend (as a client and as a worker that
+    then leaves), each batch followed by a correct request that must be answered."""
     ctx = context()
     try:
-        assert queue.wait_for_workers(1)
-
         @FUZZ
         @given(to_frontend=messages, to_backend=messages)
         def probe(to_frontend, to_backend):
@@ -105,42 +103,27 @@ def test_simple_queue_survives_random_messages_on_both_sides():
             assert answered(queue.frontend_endpoint)
 
         probe()
-        assert queue.rejected > 0 and queue.running and worker.running
     finally:
         ctx.destroy()
-        worker.stop()
-        queue.stop()
+
+
+def test_simple_queue_survives_random_messages_on_both_sides():
+    queue = SimplePirateQueue("fuzz-queue").start()
+    worker = SimpleWorker("fuzz-worker", connect=queue.backend_endpoint).start()
+    assert queue.wait_for_workers(1)
+    fuzz_both_sides(queue)
+    assert queue.rejected > 0 and queue.running and worker.running
+    stop_all()
 
 
 def test_paranoid_queue_survives_random_messages_on_both_sides():
     queue = ParanoidQueue("fuzz-queue", heartbeat_interval=0.05, trace_messages=False).start()
     worker = ParanoidWorker("fuzz-worker", connect=queue.backend_endpoint,
                             heartbeat_interval=0.05).start()
-    ctx = context()
-    try:
-        assert queue.trace.wait_for(lambda: queue.state.ready, 5)
-
-        @FUZZ
-        @given(to_frontend=messages, to_backend=messages)
-        def probe(to_frontend, to_backend):
-            client_side = peer(ctx, zmq.DEALER, queue.frontend_endpoint)
-            worker_side = peer(ctx, zmq.DEALER, queue.backend_endpoint, b"fuzzer")
-            for frames in to_frontend:
-                client_side.send_multipart(frames)
-            for frames in to_backend:
-                worker_side.send_multipart(frames)
-            disconnects = queue.disconnects
-            client_side.close()
-            worker_side.close()
-            assert queue.wait_for_disconnects(disconnects + 1)
-            assert answered(queue.frontend_endpoint)
-
-        probe()
-        assert queue.state.rejected > 0 and queue.running and worker.running
-    finally:
-        ctx.destroy()
-        worker.stop()
-        queue.stop()
+    assert queue.trace.wait_for(lambda: queue.state.ready, 5)
+    fuzz_both_sides(queue)
+    assert queue.state.rejected > 0 and queue.running and worker.running
+    stop_all()
 
 
 def test_lazy_server_survives_random_messages():

@@ -30,6 +30,14 @@ def test_a_closed_socket_says_run_again():
         need({"req": socket}, "the cells from the top", "req")
 
 
+def test_a_terminated_context_says_run_again():
+    context = zmq.Context()
+    need({"ctx": context}, "the Set-up cell", "ctx")
+    context.destroy(linger=0)
+    with pytest.raises(RunFirst, match="run the Set-up cell again: the context `ctx` was term"):
+        need({"ctx": context}, "the Set-up cell", "ctx")
+
+
 def test_ipython_shows_the_hint_alone():
     assert RunFirst("run the cells of 'X' first")._render_traceback_() == [
         "RunFirst: run the cells of 'X' first"]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..actor import Actor
+from ..endpoints import is_public
 from ..security import Security, is_loopback
 from ..trace import Event, Trace
 
@@ -187,3 +188,10 @@ def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> Non
 def join_lines(security: Security, **endpoints: str) -> list[str]:
     """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
     return [f"join ({who}): {security.join(endpoint)}" for who, endpoint in endpoints.items()]
+
+
+def warn_if_public(role_name: str, endpoint: str) -> None:
+    """The relay's warning (it forwards bytes, so CURVE between its ends passes through it)."""
+    if is_public(endpoint):
+        say(role_name, f"listening on every interface ({endpoint}): anyone on the network "
+            "can reach it (fine for a classroom LAN, never the default)", error=True)

@@ -1,0 +1,90 @@
+"""`pirate relay`: a network fault between two roles, typed in by hand.
+
+Put it between a worker and its queue (or a client and its server), then type `cut`, `heal`,
+`latency MS`, `reset` or `status` on its standard input; each prints what happened. A cut
+closes nothing: watch which side notices, and when.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import sys
+import threading
+
+from ..endpoints import LOCAL
+from ..relay import Relay
+from .common import UsageError, make_trace, role, say, warn_if_public
+from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
+
+COMMANDS = "cut, heal, latency MS, reset, status"
+
+
+def relay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, type=connect_endpoint, metavar="ENDPOINT",
+                        help="where to carry each connection, e.g. a queue's backend")
+    parser.add_argument("--listen", default=LOCAL, type=bind_endpoint, metavar="ENDPOINT",
+                        help="where peers connect instead (default: 127.0.0.1, a random port)")
+    parser.add_argument("--latency-ms", type=milliseconds_or_zero, default=0.0, metavar="MS",
+                        help="deliver each byte this long after it is read (default 0)")
+
+
+def apply(relay: Relay, line: str) -> str | None:
+    """Carry out one typed command; the line to print, or None when the trace says it."""
+    words = line.split()
+    if not words:
+        return None
+    command, arguments = words[0].lower(), words[1:]
+    if command in ("cut", "heal", "reset") and not arguments:
+        getattr(relay, command)()
+        return None
+    if command == "latency" and len(arguments) == 1:
+        try:
+            milliseconds = milliseconds_or_zero(arguments[0])
+        except (argparse.ArgumentTypeError, ValueError) as error:
+            return f"latency: {error}"
+        relay.latency(milliseconds / 1000)
+        return None
+    if command == "status" and not arguments:
+        return (f"{'cut' if relay.is_cut else 'carrying'}, latency {relay.latency_s * 1000:g} ms"
+                f", {relay.connections} connection(s) open, {relay.carried} carried in all, "
+                f"{relay.bytes_up} bytes to the target, {relay.bytes_down} back")
+    return f"unknown command {line.strip()!r}; type one of: {COMMANDS}"
+
+
+def _read_lines(lines: queue.Queue[str | None]) -> None:
+    for line in sys.stdin:
+        lines.put(line)
+    lines.put(None)  # end of input: the relay carries on until stopped
+
+
+@role("relay", "carry TCP between two roles; type cut, heal, latency MS or reset",
+      relay_options)
+def relay_role(args: argparse.Namespace) -> int:
+    if not args.target.startswith("tcp://") or not args.listen.startswith("tcp://"):
+        raise UsageError("the relay carries TCP only: --target and --listen are tcp://...")
+    listen = args.listen.replace("tcp://*:", "tcp://0.0.0.0:")
+    relay = Relay(args.target, "relay", listen=listen, latency=args.latency_ms / 1000,
+                  trace=make_trace(args))
+    relay.start()
+    warn_if_public("relay", relay.endpoint)
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(lines,), daemon=True).start()
+    say("relay", f"listening on {relay.endpoint} (carrying to {args.target})")
+    say("relay", f"type: {COMMANDS}")
+    try:
+        while relay.running and not stop_requested.is_set():
+            try:
+                line = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is not None and (answer := apply(relay, line)) is not None:
+                say("relay", answer)
+    finally:
+        say("relay", "stopping")
+        relay.stop()
+    return 0
