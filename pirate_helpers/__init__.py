@@ -9,7 +9,7 @@ from .actor import Actor, running_actors, stop_all
 from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
-from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
 from .lazy_async import AsyncLazyPirateClient, ConcurrentServer
 from .majordomo import (
     BrokerState,
@@ -30,6 +30,7 @@ from .paranoid import (
     WorkerLiveness,
 )
 from .relay import Relay
+from .security import Join, KeyPair, Security
 from .trace import Event, Trace
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "Faults",
     "GuideMajordomoState",
     "GuideQueueState",
+    "Join",
+    "KeyPair",
     "LazyClient",
     "LazyPirateClient",
     "LazyServer",
@@ -56,9 +59,11 @@ __all__ = [
     "ParanoidQueue",
     "ParanoidWorker",
     "QueueState",
+    "Security",
     "Relay",
     "SequenceDiagram",
     "ServerUnavailable",
+    "SteadyLoad",
     "Trace",
     "WorkerLiveness",
     "bind",

@@ -61,6 +61,7 @@ class Actor:
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self.cleanups: list[Callable[[], None]] = []  # run in the thread after its sockets close
         self._disconnect_events: zmq.Socket | None = None
         self.disconnects = 0
         self.changes = threading.Condition()
@@ -261,6 +262,8 @@ class Actor:
             self._sockets.clear()
             self._pollers.clear()
             self._thread_pipe.close()
+            while self.cleanups:  # e.g. an authenticator's thread, before the context ends
+                self.cleanups.pop()()
             self._ended.set()
             with self.changes:
                 self.changes.notify_all()

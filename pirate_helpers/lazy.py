@@ -3,18 +3,22 @@
 The client sends on a REQ socket and waits for the reply *with a timeout*. If none comes, it
 closes the socket (a REQ that sent and got nothing can never send again), opens a new one,
 and resends; after `retries` tries in all it gives up with one clear exception instead of
-hanging forever. The server is a plain REP echo server: it needs no change at all.
+hanging forever. The server needs no change at all: any echo server does. Ours is a ROUTER
+(a REP with the envelope in plain sight), so dropping one request on purpose is simply not
+answering it, and every other client's queued request stays where it is.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free, connect, guard, receive
+from .endpoints import LOCAL, guard, receive
 from .faults import NONE, Faults
+from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, plural, show_bytes
 
 
@@ -64,6 +68,10 @@ class StrictEcho(Actor):
     def setup(self) -> None:
         self.strict = self.fresh_socket()
 
+    def valid(self, request: list[bytes]) -> bool:
+        """Whether a request has the shape this socket needs (REQ/REP check it themselves)."""
+        return True
+
     def watched(self) -> list[zmq.Socket]:
         """The sockets the loop waits on; a worker adds the monitor of its connection."""
         return [self.strict]
@@ -86,7 +94,7 @@ class StrictEcho(Actor):
                 request = receive(self.strict)
             except zmq.Again:  # the socket woke us for a malformed message and discarded it
                 request = None
-            if request is None:
+            if request is None or not self.valid(request):
                 self.rejected += 1
                 self.trace.add(self.name, "reject", "malformed message (no envelope, or "
                                "too many frames)")
@@ -121,11 +129,17 @@ class StrictEcho(Actor):
 
 
 class LazyServer(StrictEcho):
-    """A REP server that echoes every request (all frames), with faults on purpose.
+    """An echo server (all frames of each request), with faults on purpose.
 
-    With `connect=` it connects instead of binding: that is the article's Simple Pirate
-    worker, a plain REP behind a ROUTER-DEALER proxy. It then draws its own arrows to and
-    from whoever bound that endpoint (the proxy cannot tell which worker got what).
+    It binds a ROUTER: REQ clients cannot tell it from a REP, and a dropped request is just
+    one that gets no reply, while every other client's requests wait untouched. With
+    `connect=` (an endpoint or join token) it is instead the article's Simple Pirate worker, a
+    plain REP behind a ROUTER-DEALER proxy, and drops by starting over on a fresh REP; it then
+    draws its own arrows to and from whoever bound that endpoint (the proxy cannot tell which
+    worker got what).
+
+    `security` (default: loopback only) decides who may connect; `join_clients` is the token
+    a peer pastes, and `handshake_failures` counts peers refused by CURVE.
     """
 
     def __init__(
@@ -136,11 +150,15 @@ class LazyServer(StrictEcho):
         connect: str | None = None,
         work_s: float = 0.0,
         faults: Faults = NONE,
+        security: Security = LOOPBACK,
         trace: Trace | None = None,
     ) -> None:
         super().__init__(name, work_s=work_s, faults=faults, trace=trace)
-        self.endpoint = connect or bind
+        self.join_token = Join.parse(connect) if connect else None
+        self.endpoint = self.join_token.endpoint if self.join_token else bind
         self.binds = connect is None
+        self.security = security
+        self.watch: HandshakeWatch | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -150,13 +168,44 @@ class LazyServer(StrictEcho):
             self.peer = self.trace.who(self.endpoint)
 
     def fresh_socket(self) -> zmq.Socket:
-        """A new REP; rebinding waits (bounded) while the closed one frees the port."""
-        rep = self.socket(zmq.REP)
+        if not self.binds:
+            rep = self.socket(zmq.REP)
+            assert self.join_token is not None
+            self.join_token.connect(rep)
+            return rep
+        router = self.socket(zmq.ROUTER)
+        self.security.start(self.context, self.cleanups)
+        self.watch = HandshakeWatch(self.monitor, router, self.trace, self.name)
+        self.endpoint = self.security.bind(router, self.endpoint, pause=self.pause)
+        return router
+
+    @property
+    def join_clients(self) -> str:
+        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
+        return self.security.join(self.endpoint)
+
+    @property
+    def handshake_failures(self) -> int:
+        return self.watch.failed if self.watch else 0
+
+    def valid(self, request: list[bytes]) -> bool:
+        return not self.binds or b"" in request[1:-1]  # a ROUTER: [client, b"", body...]
+
+    def shown(self, request: list[bytes]) -> str:
         if self.binds:
-            self.endpoint = bind_when_free(rep, self.endpoint, pause=self.pause)
-        else:
-            connect(rep, self.endpoint)
-        return rep
+            request = request[request.index(b"", 1) + 1 :]
+        return show_bytes(request)
+
+    def watched(self) -> list[zmq.Socket]:
+        return [self.strict, self.watch.events] if self.watch else [self.strict]
+
+    def on_other(self, readable: set[zmq.Socket]) -> None:
+        if self.watch and self.watch.events in readable:
+            self.watch.read()
+
+    def renew(self) -> None:
+        if not self.binds:  # a ROUTER owes nobody a reply: not answering is the whole drop
+            super().renew()
 
 
 class LazyPirateClient:
@@ -165,6 +214,9 @@ class LazyPirateClient:
     `timeout` is seconds per try; `retries` is the number of tries in all (the Guide's
     REQUEST_RETRIES). Every reply is checked against its request (the servers here echo);
     a mismatched reply is counted and the request is sent again on a fresh socket.
+
+    `endpoint` is an endpoint or a join token (`tcp://HOST:PORT/KEY` for a CURVE server):
+    the client then makes its own key pair, or uses `keys`.
 
     Use it from one thread, e.g. a notebook cell. Inside an actor, pass `actor=` so its
     sockets and waits belong to the actor's thread and stop promptly.
@@ -179,10 +231,12 @@ class LazyPirateClient:
         name: str = "client",
         trace: Trace | None = None,
         actor: Actor | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         if retries < 1:
             raise ValueError("retries counts tries in all, so it is at least 1")
-        self.endpoint = endpoint
+        self.join_token = Join.parse(endpoint, keys)
+        self.endpoint = self.join_token.endpoint
         self.timeout = timeout
         self.retries = retries
         self.name = name
@@ -239,7 +293,7 @@ class LazyPirateClient:
             else:
                 assert self._context is not None, "this client was closed"
                 self._req = guard(self._context.socket(zmq.REQ))
-            connect(self._req, self.endpoint)
+            self.join_token.connect(self._req)
         return self._req
 
     def _receive(self, req: zmq.Socket) -> list[bytes] | None:
@@ -316,3 +370,78 @@ class LazyClient(Actor):
             self.gave_up = error
         finally:
             self.elapsed_s = time.monotonic() - started
+
+
+LATENCIES_KEPT = 1000  # the recent replies a latency figure is taken from
+
+
+class SteadyLoad(Actor):
+    """A Lazy Pirate client that keeps a steady load: one request every `1 / rate` s (or as
+    fast as replies allow, one at a time), bodies `NAME:1`, `NAME:2`, ... so a trace shows
+    whose request is whose. `requests=None` goes on until stopped.
+
+    It never gives up for good: a request unanswered after all its tries counts as lost and
+    the next one goes, so it shows an outage and the recovery after it. `summary()` is safe
+    to read from any thread (plain counters, a bounded deque of latencies).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        name: str = "load",
+        *,
+        rate: float = 10.0,
+        requests: int | None = None,
+        timeout: float = 0.25,
+        retries: int = 3,
+        keys: KeyPair | None = None,
+        trace: Trace | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate is requests per second, above 0")
+        super().__init__(name, trace)
+        self.rate, self.requests = rate, requests
+        self.client = LazyPirateClient(endpoint, timeout=timeout, retries=retries, name=name,
+                                       trace=self.trace, actor=self, keys=keys)
+        self.answered = self.lost = self.done = 0
+        self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)
+        self.started_at = time.monotonic()
+
+    def run(self) -> None:
+        self.started_at = next_at = time.monotonic()
+        n = 0
+        while self.requests is None or n < self.requests:
+            n += 1
+            sent_at = time.monotonic()
+            try:
+                self.client.request(f"{self.name}:{n}".encode())
+                self.latencies.append(time.monotonic() - sent_at)
+                self.answered += 1
+            except ServerUnavailable:
+                self.lost += 1
+            self.done += 1
+            next_at = max(next_at + 1 / self.rate, time.monotonic())  # late: no burst after
+            self.pause(next_at - time.monotonic())
+
+    @property
+    def retried(self) -> int:
+        """Tries beyond the first, in all."""
+        client = self.client
+        return client.timeouts + client.mismatched - client.gave_up  # the last try: no retry
+
+    def summary(self) -> dict:
+        """answered, retried, lost, and the latency of recent replies (ms: median, 95th)."""
+        recent = sorted(self.latencies)
+
+        def percentile(p: float) -> float:
+            return 1000 * recent[min(len(recent) - 1, int(p * len(recent)))] if recent else 0.0
+
+        return {"answered": self.answered, "retried": self.retried, "lost": self.lost,
+                "median ms": percentile(0.5), "p95 ms": percentile(0.95),
+                "elapsed s": time.monotonic() - self.started_at}
+
+    def summary_line(self) -> str:
+        s = self.summary()
+        return (f"{self.name}: {s['answered']} answered, {s['retried']} retried, {s['lost']} "
+                f"lost, latency {s['median ms']:.1f} ms median, {s['p95 ms']:.1f} ms p95, "
+                f"in {s['elapsed s']:.1f} s")

@@ -23,15 +23,18 @@ fake clock); `ParanoidQueue` and `ParanoidWorker` are thin socket loops around t
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Literal
 
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, bind_when_free, connect, receive
+from .endpoints import LOCAL, receive
 from .faults import NONE, Faults
+from .names import DisplayNames, wire_identity
+from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 from .trace import show_identity as _name
 
@@ -40,6 +43,8 @@ PPP_HEARTBEAT = b"\x02"  # both ways: "I am still here"
 COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
 READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
+LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
+MISMATCH_FACTOR = 1.5  # heartbeats this much further apart than ours: the settings differ
 
 
 def describe(message: list[bytes]) -> str:
@@ -70,6 +75,10 @@ class TrackedWorker:
     identity: bytes
     expires_at: float
     request: list[bytes] | None = None
+    served: int = 0
+    last_heard: float = 0.0
+    last_heartbeat: float | None = None
+    heartbeat_gap: float | None = None  # between its last two heartbeats: its interval
 
 
 class QueueState:
@@ -97,6 +106,10 @@ class QueueState:
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
         self.rejected = self.answered = self.requeued = self.unreachable = 0
         self.purged: deque[bytes] = deque(maxlen=PURGED_REMEMBERED)  # newest last
+        self.names = DisplayNames()  # what views show: unique, even for a shared --name
+        self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
+        self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
+        self.ignored = 0
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -123,30 +136,50 @@ class QueueState:
     def on_worker_message(self, frames: list[bytes], now: float) -> None:
         """Anything from a worker, `[identity, ...]`, as the backend ROUTER delivers it."""
         identity, message = frames[0], frames[1:]
+        if identity in self.cut_off:
+            if now < self.cut_off[identity]:
+                self.ignored += 1  # as if the network lost it
+                return
+            del self.cut_off[identity]
+            self.notes.append(("heal", f"{self.names[identity]} reachable again"))
         worker = self.workers.get(identity)
         if message == READY_MESSAGE:
             if worker is None:
                 worker = self.workers[identity] = TrackedWorker(identity, now)
+                self.late.pop(identity, None)
+                warning = self.names.add(identity)
+                if warning:
+                    self.notes.append(("duplicate", warning))
             elif worker.request is not None:  # it reconnected: what it held is gone
                 self._requeue(worker)
             worker.expires_at = now + self.silence_limit
+            worker.last_heard = now
             self._make_ready(worker)
             return
         if worker is None:
-            self._reject(f"from unknown worker {_name(identity)}: {describe(message)}")
+            if message == HEARTBEAT_MESSAGE and identity in self.late:
+                self._late_heartbeat(identity, now)
+                return
+            self._reject(f"from unknown worker {self.names[identity]}: {describe(message)}")
             return
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
+        worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
+            if worker.last_heartbeat is not None:
+                worker.heartbeat_gap = now - worker.last_heartbeat
+            worker.last_heartbeat = now
             return
         request = worker.request
         size = envelope_size(message)
         if request is not None and size and message[:size] == request[:size]:
             worker.request = None
+            worker.served += 1
             self.answered += 1
             self.to_clients.append(message)
             self._make_ready(worker)
         else:
-            self._reject(f"from {_name(identity)}, not a reply it owes: {describe(message)}")
+            self._reject(f"from {self.names[identity]}, not a reply it owes: "
+                         f"{describe(message)}")
 
     def tick(self, now: float) -> None:
         """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
@@ -156,16 +189,37 @@ class QueueState:
             del self.workers[worker.identity]
             self.purged.append(worker.identity)
             self.ready.pop(worker.identity, None)
-            self.notes.append(("purge", f"{_name(worker.identity)} silent for "
+            self.names.remove(worker.identity)
+            self.notes.append(("purge", f"{self.names[worker.identity]} silent for "
                                f"{self.silence_limit:g} s"))
+            gap = worker.heartbeat_gap
+            if gap is not None and gap > MISMATCH_FACTOR * self.heartbeat_interval:
+                self._mismatch(worker.identity, gap)
+            else:  # its interval shows in the gap between its next two heartbeats
+                self.late[worker.identity] = None
+                while len(self.late) > LATE_REMEMBERED:
+                    self.late.popitem(last=False)
             if worker.request is not None:
                 self._requeue(worker)
         while self.pending and self.ready:
             self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
         if now >= self.heartbeat_at:
-            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers)
+            self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers
+                                   if identity not in self.cut_off)
             self.heartbeat_at = now + self.heartbeat_interval
         self._check_at = min([self.heartbeat_at] + [w.expires_at for w in self.workers.values()])
+
+    def partition(self, name: str, seconds: float, now: float) -> bool:
+        """Chaos from the queue's side: for `seconds`, act as if the network between this
+        queue and the worker shown as `name` were cut (nothing read from it, nothing sent
+        to it). Its heartbeats stop arriving, so it is purged within liveness x interval;
+        it gives the queue up too, and is back with READY once the cut heals."""
+        identity = next((i for i, shown in self.names.live.items() if shown == name), None)
+        if identity is None:
+            return False
+        self.cut_off[identity] = now + seconds
+        self.notes.append(("partition", f"{name} cut off for {seconds:g} s"))
+        return True
 
     def worker_unreachable(self, identity: bytes, now: float) -> None:
         """A send to this worker failed: its connection is gone (EHOSTUNREACH). Forget it as
@@ -175,8 +229,9 @@ class QueueState:
             return
         self.ready.pop(identity, None)
         self.purged.append(identity)
+        self.names.remove(identity)
         self.unreachable += 1
-        self.notes.append(("unreachable", f"{_name(identity)} is gone"))
+        self.notes.append(("unreachable", f"{self.names[identity]} is gone"))
         if worker.request is not None:
             self._requeue(worker)
         while self.pending and self.ready:
@@ -186,6 +241,25 @@ class QueueState:
         """When `tick` next has something to do (maybe a little early, never late)."""
         return self._check_at
 
+    def _late_heartbeat(self, identity: bytes, now: float) -> None:
+        """A heartbeat from a worker purged for silence. Two of them in a row show its
+        interval: far above ours, its settings differ (a worker that was only frozen
+        heartbeats at our rate again once it wakes)."""
+        previous = self.late.pop(identity)
+        self.rejected += 1
+        if previous is not None and now - previous > MISMATCH_FACTOR * self.heartbeat_interval:
+            self._mismatch(identity, now - previous)
+            return
+        if previous is None:
+            self.late[identity] = now
+        self.notes.append(("reject", f"from unknown worker {self.names[identity]}: HEARTBEAT"))
+
+    def _mismatch(self, identity: bytes, gap: float) -> None:
+        self.notes.append(("mismatch", f"{self.names[identity]} was purged: its heartbeats "
+                           f"come every ~{gap:.2g} s, this queue expects one every "
+                           f"{self.heartbeat_interval:g} s (purging after {self.liveness} "
+                           "missed); give both the same --heartbeat-ms"))
+
     def _make_ready(self, worker: TrackedWorker) -> None:
         if self.pending:
             self._assign(worker, self.pending.popleft())
@@ -194,13 +268,14 @@ class QueueState:
 
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
-        self.to_workers.append((worker.identity, request))
+        if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
+            self.to_workers.append((worker.identity, request))
 
     def _requeue(self, worker: TrackedWorker) -> None:
         """Put the request a lost worker held first in line: it has waited longest."""
         assert worker.request is not None
         self.notes.append(("requeue", f"{describe(worker.request)} from "
-                           f"{_name(worker.identity)}"))
+                           f"{self.names[worker.identity]}"))
         self.pending.appendleft(worker.request)
         self.requeued += 1
         worker.request = None
@@ -223,6 +298,7 @@ class GuideQueueState:
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.ready: dict[bytes, float] = {}  # identity -> expires_at, oldest first
+        self.names = DisplayNames()  # never filled: the Guide shows the raw identity
         self.heartbeat_at = now + heartbeat_interval
         self.rejected = 0
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
@@ -357,8 +433,12 @@ class ParanoidQueue(Actor):
         trace: Trace | None = None,
         trace_messages: bool = True,
         logic: type[QueueState] | type[GuideQueueState] = QueueState,
+        security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, trace)
+        self.security = security
+        self.watches: list[HandshakeWatch] = []
+        self._partitions: SimpleQueue[tuple[str, float]] = SimpleQueue()
         self.frontend_at, self.backend_at = frontend, backend
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
@@ -370,19 +450,30 @@ class ParanoidQueue(Actor):
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker reconnecting under its name takes over
         self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.frontend_endpoint = bind_when_free(self.frontend, self.frontend_at, pause=self.pause)
-        self.backend_endpoint = bind_when_free(self.backend, self.backend_at, pause=self.pause)
+        self.security.check(self.frontend_at)
+        self.security.check(self.backend_at)
+        self.security.start(self.context, self.cleanups)
+        self.watches = [HandshakeWatch(self.monitor, self.frontend, self.trace, self.name),
+                        HandshakeWatch(self.monitor, self.backend, self.trace, self.name)]
+        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_at,
+                                                    pause=self.pause)
+        self.backend_endpoint = self.security.bind(self.backend, self.backend_at,
+                                                   pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
         self.count_disconnects(self.backend)
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
-        both, workers_only = (frontend, backend), (backend,)
+        events = tuple(watch.events for watch in self.watches)
+        both, workers_only = (frontend, backend, *events), (backend, *events)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
+            for watch in self.watches:
+                if watch.events in readable:
+                    watch.read()
             # one message per readable socket per pass: polling again is cheaper than the
             # exception a non-blocking read raises on an empty socket
             if backend in readable:
@@ -390,10 +481,10 @@ class ParanoidQueue(Actor):
                 if frames is None or len(frames) < 2:
                     self._refuse("a worker")
                 else:
+                    state.on_worker_message(frames, now)  # first: it names a new worker
                     if self.trace_messages:
                         self.trace.add(self.name, "recv", describe(frames[1:]),
-                                       peer=_name(frames[0]))
-                    state.on_worker_message(frames, now)
+                                       peer=state.names[frames[0]])
             # a worker that just replied gets the next request in the same pass; requests
             # stay in the socket while no worker is ready: nothing is lost
             if state.accepting and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
@@ -402,6 +493,10 @@ class ParanoidQueue(Actor):
                     self._refuse("a client")
                 else:
                     state.on_request(frames, now)
+            while not self._partitions.empty():
+                name, seconds = self._partitions.get()
+                if not state.partition(name, seconds, now):
+                    self.trace.add(self.name, "partition", f"no worker shown as {name!r}")
             state.tick(now)
             self._flush(now)
 
@@ -428,12 +523,33 @@ class ParanoidQueue(Actor):
                     continue
                 backend.send_multipart(message)
                 if self.trace_messages:
-                    self.trace.add(self.name, "send", describe(message), peer=_name(identity))
+                    self.trace.add(self.name, "send", describe(message),
+                                   peer=state.names[identity])
         for message in state.to_clients:
             self.frontend.send_multipart(message)
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------
+    @property
+    def join_clients(self) -> str:
+        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
+        return self.security.join(self.frontend_endpoint)
+
+    @property
+    def join_workers(self) -> str:
+        """What a worker on another machine pastes."""
+        return self.security.join(self.backend_endpoint)
+
+    @property
+    def handshake_failures(self) -> int:
+        """Peers that connected but failed the handshake (a wrong or missing key)."""
+        return sum(watch.failed for watch in self.watches)
+
+    def partition(self, name: str, seconds: float) -> None:
+        """Cut the worker shown as `name` off for `seconds` (see `QueueState.partition`);
+        safe from any thread: the loop applies it within one heartbeat interval."""
+        self._partitions.put((name, seconds))
+
     def snapshot(self) -> dict:
         """What a live dashboard shows: each worker ready, busy or expired, and the counts.
 
@@ -442,20 +558,27 @@ class ParanoidQueue(Actor):
         purged lately and not heard from since. Needs `QueueState` (the Guide's model tracks
         no busy workers).
         """
-        state = self.state
+        state, now = self.state, time.monotonic()
         tracked = list(state.workers.values())
-        workers = {_name(w.identity): "ready" if w.request is None else "busy" for w in tracked}
+        names = state.names
+        workers = {names[w.identity]: "ready" if w.request is None else "busy" for w in tracked}
+        served = {names[w.identity]: w.served for w in tracked}
+        heard = {names[w.identity]: now - w.last_heard for w in tracked}
         for identity in list(state.purged):
-            workers.setdefault(_name(identity), "expired")
+            workers.setdefault(names[identity], "expired")
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "rejected": state.rejected}
-        return {"workers": workers, "counts": counts}
+                  "rejected": state.rejected, "failed handshakes": self.handshake_failures}
+        return {"workers": workers, "counts": counts, "served": served, "last heard": heard}
 
 
 class ParanoidWorker(Actor):
-    """A DEALER worker (identity = its name) that echoes every request with its envelope.
+    """A DEALER worker that echoes every request with its envelope. Its routing id is its
+    name plus a random suffix (`names.wire_identity`), so two workers given one name both
+    serve; the queue shows the name.
+
+    `connect` is the queue's backend endpoint or join token (`tcp://HOST:PORT/KEY`).
 
     Work never blocks heartbeats: a request's reply is scheduled `work_s` ahead and sent
     from the same poll loop that heartbeats. Faults (`Faults`) are counted per request:
@@ -475,9 +598,12 @@ class ParanoidWorker(Actor):
         reconnect_max: float = 1.0,
         faults: Faults = NONE,
         trace: Trace | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         super().__init__(name, trace)
-        self.endpoint = connect
+        self.join_token = Join.parse(connect, keys)
+        self.endpoint = self.join_token.endpoint
+        self.identity = wire_identity(name)  # the same across reconnections
         self.work_s = work_s
         self.faults = faults
         self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
@@ -496,8 +622,8 @@ class ParanoidWorker(Actor):
 
     def _connect(self) -> None:
         self.dealer = self.socket(zmq.DEALER)
-        self.dealer.identity = self.name.encode()
-        connect(self.dealer, self.endpoint)
+        self.dealer.identity = self.identity
+        self.join_token.connect(self.dealer)
         self.dealer.send(PPP_READY)
         self.liveness.on_connect(time.monotonic())
 

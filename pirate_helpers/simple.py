@@ -32,11 +32,12 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .actor import Actor
-from .endpoints import LOCAL, bind, connect, receive
+from .endpoints import LOCAL, bind, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
+from .names import DisplayNames, wire_identity
+from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
-from .trace import show_identity as _name
 
 READY = b"\x01"
 """A worker's first message: "I can take a request" (the Guide's PPP_READY)."""
@@ -100,6 +101,7 @@ class LruQueue:
         self.waiting: deque[Request] = deque()
         self.busy: dict[bytes, Request] = {}
         self.answered = 0
+        self.served: dict[bytes, int] = {}  # replies per worker
         self.lost = 0  # requests held by a worker that then said READY again
         self.unreachable_workers = 0  # handed a request after their connection was gone
 
@@ -128,6 +130,7 @@ class LruQueue:
             raise Rejected("a reply to a request this worker does not hold")
         del self.busy[worker]
         self.answered += 1
+        self.served[worker] = self.served.get(worker, 0) + 1
         self.ready[worker] = None
         return answer, self._dispatch()
 
@@ -147,7 +150,6 @@ class LruQueue:
         request = self.waiting.popleft()
         self.busy[worker] = request
         return Dispatch(worker, request)
-
 
 
 class SimplePirateQueue(Actor):
@@ -170,11 +172,16 @@ class SimplePirateQueue(Actor):
         backend: str = LOCAL,
         max_waiting: int = MAX_WAITING,
         trace: Trace | None = None,
+        security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, trace)
         self.frontend_endpoint = frontend
         self.backend_endpoint = backend
+        self.security = security
+        self.watches: list[HandshakeWatch] = []
         self.lru = LruQueue(max_waiting)
+        self.names = DisplayNames()  # unique, even for workers sharing a --name
+        self.last_heard: dict[bytes, float] = {}
         self.rejected = 0
 
     def setup(self) -> None:
@@ -182,15 +189,26 @@ class SimplePirateQueue(Actor):
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1  # a worker back under its old name replaces the old one
         self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.frontend_endpoint = bind(self.frontend, self.frontend_endpoint)
-        self.backend_endpoint = bind(self.backend, self.backend_endpoint)
+        self.security.check(self.frontend_endpoint)
+        self.security.check(self.backend_endpoint)
+        self.security.start(self.context, self.cleanups)
+        self.watches = [HandshakeWatch(self.monitor, self.frontend, self.trace, self.name),
+                        HandshakeWatch(self.monitor, self.backend, self.trace, self.name)]
+        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_endpoint,
+                                                    pause=self.pause)
+        self.backend_endpoint = self.security.bind(self.backend, self.backend_endpoint,
+                                                   pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.count_disconnects(self.backend)
 
     def run(self) -> None:
+        watched = [self.frontend, self.backend, *(watch.events for watch in self.watches)]
         while True:
-            readable = self.poll([self.frontend, self.backend], None)
+            readable = self.poll(watched, None)
             with self.changes:
+                for watch in self.watches:
+                    if watch.events in readable:
+                        watch.read()
                 for sock, handle in ((self.backend, self._from_worker),
                                      (self.frontend, self._from_client)):
                     if sock in readable:
@@ -211,38 +229,44 @@ class SimplePirateQueue(Actor):
 
     def _from_worker(self, frames: list[bytes]) -> None:
         worker = frames[0]
+        if worker in self.lru.ready or worker in self.lru.busy or frames[2:] == [READY]:
+            self.last_heard[worker] = time.monotonic()
         try:
             if len(frames) < 3 or frames[1] != b"":
                 raise Rejected(f"not from a REQ worker: {show_bytes(frames)}")
             if frames[2:] == [READY]:
-                self.trace.add(self.name, "recv", "READY", peer=_name(worker))
+                warning = self.names.add(worker)
+                if warning:
+                    self.trace.add(self.name, "duplicate", warning)
+                self.trace.add(self.name, "recv", "READY", peer=self.names[worker])
                 lost_before = self.lru.lost
                 dispatch = self.lru.worker_ready(worker)
                 if self.lru.lost > lost_before:
-                    self.trace.add(self.name, "lost", f"{_name(worker)} came back without it")
+                    self.trace.add(self.name, "lost", f"{self.names[worker]} came back without it")
                 self._send(dispatch)
                 return
             answer, dispatch = self.lru.reply(worker, frames[2:])
-            self.trace.add(self.name, "recv", show_bytes(answer.body), peer=_name(worker))
+            self.trace.add(self.name, "recv", show_bytes(answer.body), peer=self.names[worker])
             self.frontend.send_multipart(answer.frames)
             self._send(dispatch)
         except Rejected as why:
-            self._reject(_name(worker), why)
+            self._reject(self.names[worker], why)
 
     def _send(self, dispatch: Dispatch | None) -> None:
         """Send a dispatch; if its worker is gone, give the request to the next one."""
         while dispatch is not None:
             worker, request = dispatch.worker, dispatch.request
             # traced first: the worker's thread may trace its part of the trip before we return
-            self.trace.add(self.name, "send", show_bytes(request.body), peer=_name(worker))
+            self.trace.add(self.name, "send", show_bytes(request.body), peer=self.names[worker])
             try:
                 self.backend.send_multipart([worker, b"", *request.frames], zmq.NOBLOCK)
             except zmq.ZMQError as error:
                 if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                     raise
-                self.trace.add(self.name, "unreachable", f"{_name(worker)} is gone; "
+                self.trace.add(self.name, "unreachable", f"{self.names[worker]} is gone; "
                                f"{show_bytes(request.body)} goes to the next worker")
                 dispatch = self.lru.unreachable(worker)
+                self.names.remove(worker)
                 continue
             return
 
@@ -251,15 +275,30 @@ class SimplePirateQueue(Actor):
         self.trace.add(self.name, "reject", f"from {sender}: {why}")
 
     # -- read from any thread -------------------------------------------------------------
+    @property
+    def join_clients(self) -> str:
+        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
+        return self.security.join(self.frontend_endpoint)
+
+    @property
+    def join_workers(self) -> str:
+        """What a worker on another machine pastes."""
+        return self.security.join(self.backend_endpoint)
+
+    @property
+    def handshake_failures(self) -> int:
+        """Peers that connected but failed the handshake (a wrong or missing key)."""
+        return sum(watch.failed for watch in self.watches)
+
     def ready_workers(self) -> list[str]:
         """Workers on the ready list, the next to get work first."""
         with self.changes:
-            return [_name(worker) for worker in self.lru.ready]
+            return [self.names[worker] for worker in self.lru.ready]
 
     def busy_workers(self) -> dict[str, str]:
         """Which worker holds which request (its body), as far as the queue knows."""
         with self.changes:
-            return {_name(w): show_bytes(r.body) for w, r in self.lru.busy.items()}
+            return {self.names[w]: show_bytes(r.body) for w, r in self.lru.busy.items()}
 
     def wait_for_workers(self, count: int, timeout: float = 5.0) -> bool:
         """Wait (bounded) until `count` workers are on the ready list."""
@@ -269,20 +308,28 @@ class SimplePirateQueue(Actor):
         """What a live dashboard shows (`pirate_helpers.widgets`): each worker as the queue
         sees it, and the counts. A dead worker stays "busy": the queue cannot see it die."""
         with self.changes:
-            workers = {_name(worker): "ready" for worker in self.lru.ready}
-            workers.update((_name(worker), "busy") for worker in self.lru.busy)
+            workers = {self.names[worker]: "ready" for worker in self.lru.ready}
+            workers.update((self.names[worker], "busy") for worker in self.lru.busy)
             counts = {"in flight": len(self.lru.busy), "waiting": len(self.lru.waiting),
                       "answered": self.lru.answered, "lost": self.lru.lost,
-                      "unreachable": self.lru.unreachable_workers, "rejected": self.rejected}
-        return {"workers": workers, "counts": counts}
+                      "unreachable": self.lru.unreachable_workers, "rejected": self.rejected,
+                      "failed handshakes": self.handshake_failures}
+            shown = [*self.lru.ready, *self.lru.busy]
+            served = {self.names[w]: self.lru.served.get(w, 0) for w in shown}
+            now = time.monotonic()
+            heard = {self.names[w]: now - self.last_heard[w] for w in shown
+                     if w in self.last_heard}
+        return {"workers": workers, "counts": counts, "served": served, "last heard": heard}
 
 
 class SimpleWorker(StrictEcho):
     """A REQ worker: READY, then echo every request (envelope and body) unchanged.
 
-    Its identity is its name, so the queue's trace reads "queue ->> w1". Faults come from the
-    shared vocabulary: a crash ends the worker with its request; a drop makes it start over
-    on a fresh socket and say READY again (the queue then knows the request was lost).
+    Its routing id is its name plus a random suffix (`names.wire_identity`), so two workers
+    given one name both serve; the queue shows the name, so its trace reads "queue ->> w1".
+    Faults come from the shared vocabulary: a crash ends the worker with its request; a drop
+    makes it start over on a fresh socket and say READY again (the queue then knows the
+    request was lost).
 
     A REQ whose connection libzmq drops (a malformed message, a queue that died) would wait
     forever for a reply that cannot come; the worker watches its socket's monitor and, on
@@ -299,9 +346,12 @@ class SimpleWorker(StrictEcho):
         work_s: float = 0.0,
         faults: Faults = NONE,
         trace: Trace | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
         super().__init__(name, work_s=work_s, faults=faults, trace=trace)
-        self.endpoint = connect
+        self.join_token = Join.parse(connect, keys)
+        self.endpoint = self.join_token.endpoint
+        self.identity = wire_identity(name)  # the same on every fresh socket
         self.reconnects = 0
 
     def fresh_socket(self) -> zmq.Socket:
@@ -310,9 +360,9 @@ class SimpleWorker(StrictEcho):
         cannot go the worker starts over a moment later (`pause`: `stop()` still works)."""
         while True:
             req = self.socket(zmq.REQ)
-            req.routing_id = self.name.encode()
+            req.routing_id = self.identity
             self.events = self.monitor(req, zmq.EVENT_DISCONNECTED)
-            connect(req, self.endpoint)
+            self.join_token.connect(req)
             try:
                 req.send(READY, zmq.NOBLOCK)
                 return req

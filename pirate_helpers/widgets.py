@@ -20,11 +20,12 @@ STATE_COLOURS = {"ready": "#2e7d32", "busy": "#ef6c00", "expired": "#9e9e9e"}
 
 def render(snapshot: Snapshot, title: str = "") -> str:
     """The snapshot as a small HTML panel (a pure function: easy to test and to look at)."""
-    workers = snapshot.get("workers", {})
+    workers, served = snapshot.get("workers", {}), snapshot.get("served", {})
     badges = "".join(
         f'<span style="display:inline-block;margin:2px;padding:2px 8px;border-radius:10px;'
         f'color:white;background:{STATE_COLOURS.get(state, "#607d8b")}">'
-        f"{html.escape(name)}: {html.escape(state)}</span>"
+        f"{html.escape(name)}: {html.escape(state)}"
+        f"{f' · {served[name]} served' if name in served else ''}</span>"
         for name, state in sorted(workers.items())
     ) or "<i>no workers</i>"
     counts = "".join(

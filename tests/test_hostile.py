@@ -192,12 +192,12 @@ def test_simple_worker_recovers_from_a_malformed_message_and_keeps_serving():
     trace = Trace()
     worker = SimpleWorker("w1", connect=fake.endpoint, trace=trace).start()
     try:
-        assert fake.next_message() == [b"w1", b"", READY]
-        fake.send([b"w1", b"x"])  # no delimiter: libzmq drops the REQ's connection
-        assert fake.next_message() == [b"w1", b"", READY], "a fresh socket, READY again"
+        assert fake.next_message() == [worker.identity, b"", READY]
+        fake.send([worker.identity, b"x"])  # no delimiter: libzmq drops the REQ's connection
+        assert fake.next_message() == [worker.identity, b"", READY], "a fresh socket, READY again"
         assert worker.reconnects == 1 and trace.count("reconnect", "w1") == 1
         for _ in range(100):
-            assert fake.request_answered(b"w1", envelope_first=True)
+            assert fake.request_answered(worker.identity, envelope_first=True)
         assert worker.answered == 100
     finally:
         worker.stop()
@@ -216,8 +216,8 @@ def test_simple_worker_survives_random_messages():
         @given(sent=messages)
         def probe(sent):
             for frames in sent:
-                fake.send([b"w1", *frames])
-            assert fake.request_answered(b"w1", envelope_first=True), str(trace)
+                fake.send([worker.identity, *frames])
+            assert fake.request_answered(worker.identity, envelope_first=True), str(trace)
 
         probe()
         assert worker.running
@@ -232,14 +232,14 @@ def test_paranoid_worker_survives_random_messages():
     worker = ParanoidWorker("w1", connect=fake.endpoint, heartbeat_interval=0.05,
                             liveness=100).start()
     try:
-        assert fake.next_message() == [b"w1", PPP_READY]
+        assert fake.next_message() == [worker.identity, PPP_READY]
 
         @FUZZ
         @given(sent=messages)
         def probe(sent):
             for frames in sent:
-                fake.send([b"w1", *frames])
-            assert fake.request_answered(b"w1", envelope_first=False)
+                fake.send([worker.identity, *frames])
+            assert fake.request_answered(worker.identity, envelope_first=False)
 
         probe()
         assert worker.running

@@ -93,7 +93,7 @@ def test_a_frozen_worker_is_purged_its_late_reply_rejected_and_it_comes_back():
     assert first(trace, "w1", "backoff").t - froze >= 0.5 + SILENCE - 0.02
     assert frozen.answered == 1  # it did the work too: at-least-once, one reply delivered
     assert any(e.kind == "reject" and "unknown worker w1: a" in e.detail for e in trace.events)
-    wait_for(trace, lambda: b"w1" in q.state.ready)
+    wait_for(trace, lambda: frozen.identity in q.state.ready)
     assert client.answered == 1 and client.mismatched == 0
     healthy.stop()
     frozen.stop()
@@ -212,24 +212,26 @@ def test_our_worker_speaks_rfc6_to_a_minimal_queue():
         router.router_handover = 1  # the worker reconnects under the same identity
         endpoint = bind(router)
         ours = worker("w1", endpoint, Trace(), work_s=0.3)
+        w1 = ours.identity  # the name plus a random suffix: unique on the wire
+        assert w1.startswith(b"w1~")
 
         def receive():
             assert router.poll(2000), "the worker said nothing"
             return router.recv_multipart()
 
-        assert receive() == [b"w1", b"\x01"]  # READY first, one frame, one byte
-        request = [b"w1", b"client-7", b"", b"body", b"\x00more"]
+        assert receive() == [w1, b"\x01"]  # READY first, one frame, one byte
+        request = [w1, b"client-7", b"", b"body", b"\x00more"]
         router.send_multipart(request)
         beats = 0
-        while (message := receive()) == [b"w1", b"\x02"]:
+        while (message := receive()) == [w1, b"\x02"]:
             beats += 1
-            router.send_multipart([b"w1", b"\x02"])
+            router.send_multipart([w1, b"\x02"])
         assert message == request  # the reply: envelope and every body frame unchanged
         assert beats >= 3  # heartbeats kept flowing while it worked for 0.3 s
         started = time.monotonic()  # now this queue falls silent: RFC 6 says READY again
-        while (message := receive()) == [b"w1", b"\x02"]:
+        while (message := receive()) == [w1, b"\x02"]:
             pass
-        assert message == [b"w1", b"\x01"]
+        assert message == [w1, b"\x01"]
         # silent since our last heartbeat (< 1 interval before), then a 0.05 s back-off
         assert SILENCE - INTERVAL <= time.monotonic() - started <= SILENCE + 0.05 + SLACK
         ours.stop()

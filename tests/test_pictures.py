@@ -96,11 +96,12 @@ def test_simple_snapshot_shows_a_dead_worker_busy_with_its_request_and_the_count
     assert queue.wait_for_workers(2)
     client = LazyClient(queue.frontend_endpoint, requests=8, timeout=0.3).start()
     assert client.join(10) and client.client.timeouts == 1
-    assert queue.snapshot() == {
-        "workers": {"doomed": "busy", "steady": "ready"},
-        "counts": {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0, "unreachable": 0,
-                   "rejected": 0},
-    }
+    snapshot = queue.snapshot()
+    assert snapshot["workers"] == {"doomed": "busy", "steady": "ready"}
+    assert snapshot["counts"] == {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0,
+                                  "unreachable": 0, "rejected": 0, "failed handshakes": 0}
+    assert snapshot["served"] == {"doomed": 1, "steady": 7}
+    assert all(0 <= heard < 10 for heard in snapshot["last heard"].values())
 
 
 def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeued():
@@ -113,11 +114,11 @@ def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeue
     dashboard = Dashboard(queue.snapshot, watch=queue, interval=0.01).start()
     with LazyPirateClient(queue.frontend_endpoint, timeout=3, retries=1) as client:
         assert client.request(b"held by w1") == [b"held by w1"]
-    assert queue.snapshot() == {
-        "workers": {"w1": "expired", "w2": "ready"},
-        "counts": {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1,
-                   "unreachable": 1, "rejected": 0},
-    }
+    snapshot = queue.snapshot()
+    assert snapshot["workers"] == {"w1": "expired", "w2": "ready"}
+    assert snapshot["counts"] == {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1,
+                                  "unreachable": 1, "rejected": 0, "failed handshakes": 0}
+    assert snapshot["served"] == {"w2": 1} and set(snapshot["last heard"]) == {"w2"}
     queue.stop()
     assert dashboard.join(5), "the dashboard stops with its queue"
     assert "w1: expired" in dashboard.widget.value and "w2: ready" in dashboard.widget.value

@@ -79,8 +79,8 @@ def worker_is(queue, state: str) -> bool:
     """Wait (bounded) until the queue sees w1 in `state`. The Simple queue notifies `changes`;
     the Paranoid loop takes no lock, so its trace is what changes."""
     if isinstance(queue, SimplePirateQueue):
-        return queue.wait_until(lambda: b"w1" in (queue.lru.busy if state == "busy"
-                                                  else queue.lru.ready), 10)
+        return queue.wait_until(lambda: "w1" in [queue.names[w] for w in (
+            queue.lru.busy if state == "busy" else queue.lru.ready)], 10)
     return queue.trace.wait_for(lambda: queue.snapshot()["workers"].get("w1") == state, 10)
 
 
@@ -105,6 +105,6 @@ def test_lazy_client_prints_its_summary_and_exits_128_plus_the_signal(signum, st
     with Role("lazy-server", *LONG_WORK, "--quiet") as server:
         endpoint = server.endpoint()
         with Role("lazy-client", "--connect", endpoint, "--timeout-ms", "20000") as client:
-            client.expect(r"lazy-client -> \S+\s+send\s+1")
+            client.expect(r"lazy-client -> \S+\s+send\s+\S+:1")  # NAME:1
             assert stopped_in_time(client, signum) == status
             assert client.expect(r"lazy-client: stopped: 0 of 10 answered, 0 timeouts")

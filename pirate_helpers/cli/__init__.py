@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..endpoints import MAX_MESSAGE_BYTES, EndpointError, set_max_message_bytes
+from ..security import OpenToNetwork
 from . import lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
 from .common import ROLES, UsageError
 from .options import count
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: argument {_option_of(args, error.endpoint)}: {error}",
               file=sys.stderr)
         return 2
-    except UsageError as error:
+    except (UsageError, OpenToNetwork) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except TimeoutError as error:

@@ -9,9 +9,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from ..actor import Actor
 from ..endpoints import is_public
+from ..security import Security, is_loopback
 from ..trace import Event, Trace
 
 ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
@@ -34,7 +36,7 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
 PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
 """Event kinds that happen once per message: `--quiet` leaves them out."""
 
-RATE_LIMITED = frozenset({"reject", "unreachable"})
+RATE_LIMITED = frozenset({"reject", "unreachable", "handshake-failed"})
 """Event kinds a hostile peer can cause at will: only the first few are printed."""
 
 
@@ -101,6 +103,14 @@ def make_trace(args: argparse.Namespace) -> Trace:
     return Trace(on_event=log, keep=TRACE_KEPT)
 
 
+class LiveView(Protocol):
+    """What `serve` shows while it waits: entered once, refreshed, exited."""
+
+    def __enter__(self) -> LiveView: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def refresh(self) -> None: ...
+
+
 class UsageError(Exception):
     """Options that are each valid but do not fit together; `main` prints one line."""
 
@@ -123,9 +133,12 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
+def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
+          farewell: Callable[[], str] | None = None,
+          view: Callable[[], LiveView] | None = None) -> int:
     """Print the `announce` lines, then keep started actors running until the first one ends
-    (a crash), Ctrl-C or SIGTERM.
+    (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
+    `view` makes a live view (a terminal table) shown below the announced lines.
 
     The signal only sets an event: raising inside a thread join can leave the thread looking
     finished while it still runs. The handlers are in place before the endpoints are
@@ -136,25 +149,49 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = ()) -> int:
         signal.signal(signum, lambda *_: stop_requested.set())
     for line in announce:
         say(role_name, line)
+    live = view().__enter__() if view is not None else None
     try:
         while all(actor.running for actor in actors):
             for log in _logs:
                 log.tick()
+            if live is not None:
+                live.refresh()
             if stop_requested.wait(0.2):
                 say(role_name, "stopping")
                 break
     finally:
+        if live is not None:
+            live.__exit__(None, None, None)
         for actor in reversed(actors):
             actor.stop()
         for log in _logs:
             log.close()
+        if farewell is not None:
+            say(role_name, farewell())
     if any(getattr(actor, "crashed", False) for actor in actors):
         say(role_name, "crashed (an injected fault)", error=True)
         return 1
     return 0
 
 
+def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> None:
+    """One warning line per endpoint that `--insecure` opens to the network."""
+    if security.mode != "insecure":
+        return
+    for endpoint in endpoints:
+        if not is_loopback(endpoint):
+            say(role_name, f"warning: --insecure: {endpoint} lets anyone on the network "
+                "connect, read and forge messages (fine for a trusted classroom LAN; "
+                "--curve is the safe choice)", error=True)
+
+
+def join_lines(security: Security, **endpoints: str) -> list[str]:
+    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
+    return [f"join ({who}): {security.join(endpoint)}" for who, endpoint in endpoints.items()]
+
+
 def warn_if_public(role_name: str, endpoint: str) -> None:
+    """The relay's warning (it forwards bytes, so CURVE between its ends passes through it)."""
     if is_public(endpoint):
         say(role_name, f"listening on every interface ({endpoint}): anyone on the network "
             "can reach it (fine for a classroom LAN, never the default)", error=True)

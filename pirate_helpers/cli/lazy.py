@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import sys
+import threading
 import time
 
 from ..endpoints import LOCAL
-from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
 from .common import (
     Terminated,
     exit_status,
+    join_lines,
     make_trace,
     raise_on_sigterm,
     role,
     say,
     serve,
-    warn_if_public,
+    warn_if_insecure,
 )
 from .options import (
     add_fault_options,
+    add_join_option,
+    add_security_options,
     add_work_option,
     bind_endpoint,
-    connect_endpoint,
+    client_keys,
     count,
     faults_from,
     milliseconds,
+    name,
+    per_second,
+    security_from,
 )
 
 
@@ -32,36 +42,54 @@ def lazy_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default=LOCAL, type=bind_endpoint, metavar="ENDPOINT",
                         help="where to listen (default: 127.0.0.1, a random port)")
     add_work_option(parser)
+    add_security_options(parser)
     add_fault_options(parser)
 
 
-@role("lazy-server", "a REP echo server, with faults on purpose", lazy_server_options)
+@role("lazy-server", "an echo server for REQ clients, with faults on purpose",
+      lazy_server_options)
 def lazy_server(args: argparse.Namespace) -> int:
     server = LazyServer("lazy-server", bind=args.bind, work_s=args.work_ms / 1000,
-                        faults=faults_from(args), trace=make_trace(args))
+                        faults=faults_from(args), security=security_from(args, args.bind),
+                        trace=make_trace(args))
     server.start()
-    warn_if_public("lazy-server", server.endpoint)
-    return serve("lazy-server", server, announce=[f"listening on {server.endpoint}"])
+    warn_if_insecure("lazy-server", server.security, server.endpoint)
+    return serve("lazy-server", server, announce=[
+        f"listening on {server.endpoint}",
+        *join_lines(server.security, clients=server.endpoint)])
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", required=True, type=connect_endpoint, metavar="ENDPOINT",
-                        help="the server's or queue's endpoint, e.g. tcp://127.0.0.1:5555")
+    add_join_option(parser, "the server's or queue's clients' join line")
+    parser.add_argument("--name", type=name, default=f"client-{os.getpid()}", metavar="NAME",
+                        help="request bodies say who sent them: NAME:1, NAME:2, ... "
+                        "(default: client-PID)")
     parser.add_argument("--requests", type=count, default=10, metavar="N",
-                        help="how many requests to send: '1', '2', ... (default 10)")
+                        help="how many requests to send (default 10)")
     parser.add_argument("--timeout-ms", type=milliseconds, default=2500, metavar="MS",
                         help="wait this long for each reply (default 2500)")
     parser.add_argument("--retries", type=count, default=3, metavar="N",
                         help="tries in all before giving up (default 3)")
+    load = parser.add_argument_group("a steady load (what an instructor runs during chaos)")
+    load.add_argument("--forever", action="store_true",
+                      help="keep sending until Ctrl-C or SIGTERM; a request that fails every "
+                      "try counts as lost and the next one goes; one live summary line")
+    load.add_argument("--rate", type=per_second, metavar="R",
+                      help="requests per second at most (default with --forever: 10)")
+    load.add_argument("--summary-ms", type=milliseconds, default=1000, metavar="MS",
+                      help="refresh the live summary this often (default 1000)")
 
 
 @role("lazy-client", "the Lazy Pirate client: timeout, reconnect, resend, give up",
       client_options)
 def lazy_client(args: argparse.Namespace) -> int:
+    if args.forever or args.rate is not None:
+        return steady_load(args)
     started = time.monotonic()
     raise_on_sigterm()
-    with LazyPirateClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
-                          name="lazy-client", trace=make_trace(args)) as client:
+    with LazyPirateClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
+                          name="lazy-client", keys=client_keys(args),
+                          trace=make_trace(args)) as client:
 
         def summary() -> str:
             return (f"{client.answered} of {args.requests} answered, {client.timeouts} "
@@ -70,7 +98,7 @@ def lazy_client(args: argparse.Namespace) -> int:
 
         try:
             for n in range(1, args.requests + 1):
-                client.request(str(n).encode())
+                client.request(f"{args.name}:{n}".encode())
         except ServerUnavailable as error:
             say("lazy-client", str(error), error=True)
             return 2
@@ -79,3 +107,45 @@ def lazy_client(args: argparse.Namespace) -> int:
             return exit_status(stop)
         say("lazy-client", summary())
     return 0
+
+
+def steady_load(args: argparse.Namespace) -> int:
+    """`--forever` / `--rate`: a `SteadyLoad` with one live summary line (rewritten in place
+    on a terminal, one line per refresh otherwise), and the final one on the way out."""
+    if args.forever:
+        args.quiet = True  # a line per message would bury the live summary
+    received: list[int] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: object) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+    load = SteadyLoad(args.join, args.name, rate=args.rate or 10.0,
+                      requests=None if args.forever else args.requests,
+                      timeout=args.timeout_ms / 1000, retries=args.retries,
+                      keys=client_keys(args), trace=make_trace(args))
+    in_place = sys.stdout.isatty()
+    load.start()
+    every = args.summary_ms / 1000
+    next_summary = time.monotonic() + every
+    try:
+        while load.running and not stop.wait(min(0.05, every)):
+            if time.monotonic() < next_summary:
+                continue
+            next_summary += every
+            if in_place:
+                print(f"\r{load.summary_line()}\x1b[K", end="", flush=True)
+            else:
+                say("lazy-client", f"live: {load.summary_line()}")
+    finally:
+        load.stop()
+    if in_place:
+        print()
+    if received:
+        say("lazy-client", f"stopped: {load.summary_line()}")
+        return 128 + received[0]
+    say("lazy-client", load.summary_line())
+    return 0 if load.lost == 0 else 2

@@ -12,26 +12,29 @@ from .common import (
     Terminated,
     UsageError,
     exit_status,
+    join_lines,
     make_trace,
     raise_on_sigterm,
     role,
     say,
     serve,
-    warn_if_public,
+    warn_if_insecure,
 )
 from .lazy import client_options
 from .options import (
     add_fault_options,
+    add_join_option,
     add_reconnect_options,
+    add_security_options,
     add_work_option,
     bind_endpoint,
-    connect_endpoint,
     count,
     default_name,
     faults_from,
     milliseconds,
     name,
     reconnect_range_error,
+    security_from,
 )
 
 MDP_HEARTBEAT_MS = 2500  # RFC 7's example interval, and the Guide's mdbroker.py's
@@ -58,6 +61,7 @@ def majordomo_broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-expiry-ms", type=milliseconds, metavar="MS",
                         help="drop a request that waited this long for a worker "
                         "(default: never)")
+    add_security_options(parser)
 
 
 @role("majordomo-broker", "the Majordomo broker: services by name, RFC 7 MDP/0.1 and "
@@ -67,15 +71,17 @@ def majordomo_broker(args: argparse.Namespace) -> int:
     broker = MajordomoBroker("majordomo-broker", bind=args.bind,
                              heartbeat_interval=args.heartbeat_ms / 1000,
                              liveness=args.liveness, request_expiry=expiry,
+                             security=security_from(args, args.bind),
                              trace=make_trace(args), trace_messages=not args.quiet)
     broker.start()
-    warn_if_public("majordomo-broker", broker.endpoint)
-    return serve("majordomo-broker", broker, announce=[f"listening on {broker.endpoint}"])
+    warn_if_insecure("majordomo-broker", broker.security, broker.endpoint)
+    return serve("majordomo-broker", broker, announce=[
+        f"listening on {broker.endpoint}",
+        *join_lines(broker.security, clients=broker.endpoint, workers=broker.endpoint)])
 
 
 def majordomo_worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", required=True, type=connect_endpoint, metavar="ENDPOINT",
-                        help="the broker's endpoint, e.g. tcp://127.0.0.1:5555")
+    add_join_option(parser, "the broker's join line")
     parser.add_argument("--name", type=name, metavar="NAME", default=default_name(),
                         help="the worker's identity at the broker (default: worker-PID; "
                         "NAME.2, NAME.3, ... after reconnections)")
@@ -94,7 +100,7 @@ def majordomo_worker(args: argparse.Namespace) -> int:
                          "broker's own (RFC 8)")
     if why := reconnect_range_error(args):
         raise UsageError(why)
-    worker = MajordomoWorker(args.name, connect=args.connect, service=args.service,
+    worker = MajordomoWorker(args.name, connect=args.join, service=args.service,
                              heartbeat_interval=args.heartbeat_ms / 1000,
                              liveness=args.liveness, work_s=args.work_ms / 1000,
                              reconnect_min=args.reconnect_min_ms / 1000,
@@ -102,7 +108,7 @@ def majordomo_worker(args: argparse.Namespace) -> int:
                              faults=faults_from(args), trace=make_trace(args))
     worker.start()
     return serve("majordomo-worker", worker,
-                 announce=[f"{args.name} offers {args.service} at {args.connect}"])
+                 announce=[f"{args.name} offers {args.service} at {args.join.endpoint}"])
 
 
 def majordomo_client_options(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +122,7 @@ def majordomo_client(args: argparse.Namespace) -> int:
     started = time.monotonic()
     raise_on_sigterm()
     mismatched = 0
-    with MajordomoClient(args.connect, timeout=args.timeout_ms / 1000, retries=args.retries,
+    with MajordomoClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
                          name="majordomo-client", trace=make_trace(args)) as client:
 
         def summary() -> str:

@@ -12,9 +12,12 @@ import ipaddress
 import math
 import os
 import socket
+from pathlib import Path
 
 from ..endpoints import LOCAL
 from ..faults import Faults
+from ..security import Join, KeyPair, Security
+from .common import UsageError
 
 Invalid = argparse.ArgumentTypeError
 TRANSPORTS = ("tcp", "ipc")
@@ -78,6 +81,30 @@ def connect_endpoint(text: str) -> str:
     return text
 
 
+def join_token(text: str) -> Join:
+    """What a student pastes: an endpoint, with CURVE followed by `/` and 64 hex digits."""
+    try:
+        join = Join.parse(text)
+    except ValueError as error:
+        raise Invalid(str(error)) from None
+    connect_endpoint(join.endpoint)
+    return join
+
+
+def host(text: str) -> str:
+    """A host name or address that peers on other machines can use (`--advertise`)."""
+    if not text or any(c in text for c in "/ *") or text in ("0.0.0.0", "::"):
+        raise Invalid(f"{text!r} is not a host a peer can connect to")
+    return text.strip("[]")
+
+
+def folder(text: str) -> str:
+    """An existing folder (of client public keys, for `--allow`)."""
+    if not Path(text).is_dir():
+        raise Invalid(f"{text!r} is not a folder")
+    return text
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -101,6 +128,14 @@ def milliseconds_or_zero(text: str) -> float:
     value = _number(text)
     if value < 0:
         raise Invalid(f"expected a time of 0 ms or more, not {text!r}")
+    return value
+
+
+def per_second(text: str) -> float:
+    """A rate in events per second, finite and above zero."""
+    value = _number(text)
+    if value <= 0:
+        raise Invalid(f"expected a rate above 0 per second, not {text!r}")
     return value
 
 
@@ -191,9 +226,61 @@ def add_work_option(parser: argparse.ArgumentParser) -> None:
                         help="time spent on each request")
 
 
+def add_join_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--join JOIN` (`--connect` is the same option), and `--key-file` for the own key pair."""
+    parser.add_argument("--join", "--connect", dest="join", required=True, type=join_token,
+                        metavar="JOIN", help=f"{what}: the line it printed, "
+                        "tcp://HOST:PORT, with CURVE followed by /KEY (64 hex digits)")
+    parser.add_argument("--key-file", metavar="FILE",
+                        help="keep this peer's own CURVE key pair in FILE (created when "
+                        "missing; FILE.public.key is what a server's --allow folder takes); "
+                        "default: a fresh pair each run")
+
+
+def client_keys(args: argparse.Namespace) -> KeyPair | None:
+    return KeyPair.load_or_create(args.key_file) if args.key_file else None
+
+
+def add_security_options(parser: argparse.ArgumentParser) -> None:
+    """Who may connect to a serving role: loopback only, unless one of these is given."""
+    group = parser.add_argument_group("who may connect (default: this machine only)")
+    choice = group.add_mutually_exclusive_group()
+    choice.add_argument("--curve", action="store_true",
+                        help="CURVE on every socket: encrypted, and only peers given the "
+                        "join line (it holds the server key) get in")
+    choice.add_argument("--insecure", action="store_true",
+                        help="bind off loopback with no security at all: anyone on the "
+                        "network can join, read and forge messages")
+    group.add_argument("--key-file", metavar="FILE",
+                       help="with --curve: keep the server key pair in FILE (created when "
+                       "missing), so the join lines stay valid across restarts")
+    group.add_argument("--allow", type=folder, metavar="DIR",
+                       help="with --curve: admit only clients whose public key "
+                       "certificates (*.key) are in DIR")
+    group.add_argument("--advertise", type=host, metavar="HOST",
+                       help="the host the join lines name (default: this machine's address "
+                       "on its network, or the address bound)")
+
+
+def security_from(args: argparse.Namespace, *endpoints: str) -> Security:
+    """The `Security` the options ask for, checked against the endpoints to bind: a bind
+    off loopback without --curve or --insecure raises `OpenToNetwork`."""
+    if not args.curve and (args.key_file or args.allow):
+        raise UsageError("--key-file and --allow go with --curve")
+    if args.curve:
+        keys = KeyPair.load_or_create(args.key_file) if args.key_file else None
+        security = Security.curve(keys, allow=args.allow, advertise=args.advertise)
+    elif args.insecure:
+        security = Security.insecure(advertise=args.advertise)
+    else:
+        security = Security(advertise=args.advertise)
+    for endpoint in endpoints:
+        security.check(endpoint)
+    return security
+
+
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--connect", required=True, type=connect_endpoint, metavar="ENDPOINT",
-                        help="the queue's backend, e.g. tcp://127.0.0.1:5556")
+    add_join_option(parser, "the queue's workers' join line")
     parser.add_argument("--name", type=name, metavar="NAME", default=default_name(),
                         help="the worker's identity at the queue (default: worker-PID)")
     add_work_option(parser)
@@ -206,6 +293,7 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default=LOCAL, type=bind_endpoint,
                         metavar="ENDPOINT",
                         help="where workers connect (default: 127.0.0.1, a random port)")
+    add_security_options(parser)
 
 
 def add_heartbeat_options(parser: argparse.ArgumentParser) -> None:

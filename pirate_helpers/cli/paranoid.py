@@ -7,29 +7,31 @@ import argparse
 from ..paranoid import ParanoidQueue, ParanoidWorker
 from .common import UsageError, make_trace, role, serve
 from .options import (
-    add_broker_options,
     add_fault_options,
     add_heartbeat_options,
     add_reconnect_options,
     add_worker_options,
+    client_keys,
     faults_from,
     reconnect_range_error,
 )
-from .simple import serve_broker
+from .simple import broker_security, queue_options, quiet_under_dashboard, serve_broker
 
 
 def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
-    add_broker_options(parser)
+    queue_options(parser)
     add_heartbeat_options(parser)
 
 
 @role("paranoid-queue", "the Paranoid Pirate queue: heartbeats both ways, RFC 6",
       paranoid_queue_options)
 def paranoid_queue(args: argparse.Namespace) -> int:
+    quiet_under_dashboard(args)
     queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
                           heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
-                          trace=make_trace(args), trace_messages=not args.quiet)
-    return serve_broker("paranoid-queue", queue)
+                          security=broker_security(args), trace=make_trace(args),
+                          trace_messages=not args.quiet)
+    return serve_broker("paranoid-queue", queue, args)
 
 
 def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +46,13 @@ def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
 def paranoid_worker(args: argparse.Namespace) -> int:
     if why := reconnect_range_error(args):
         raise UsageError(why)
-    worker = ParanoidWorker(args.name, connect=args.connect,
+    worker = ParanoidWorker(args.name, connect=args.join, keys=client_keys(args),
                             heartbeat_interval=args.heartbeat_ms / 1000,
                             liveness=args.liveness, work_s=args.work_ms / 1000,
                             reconnect_min=args.reconnect_min_ms / 1000,
                             reconnect_max=args.reconnect_max_ms / 1000,
                             faults=faults_from(args), trace=make_trace(args))
     worker.start()
-    return serve("paranoid-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
+    return serve("paranoid-worker", worker,
+                 announce=[f"{args.name} connected to {args.join.endpoint}"],
+                 farewell=lambda: f"{args.name} served {worker.answered}")

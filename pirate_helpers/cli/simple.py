@@ -4,27 +4,61 @@ from __future__ import annotations
 
 import argparse
 
+from ..console import TerminalDashboard
 from ..paranoid import ParanoidQueue
+from ..security import Security
 from ..simple import SimplePirateQueue, SimpleWorker
-from .common import make_trace, role, serve, warn_if_public
-from .options import add_broker_options, add_fault_options, add_worker_options, faults_from
+from .common import join_lines, make_trace, role, serve, warn_if_insecure
+from .options import (
+    add_broker_options,
+    add_fault_options,
+    add_worker_options,
+    client_keys,
+    faults_from,
+    security_from,
+)
 
 
-def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue) -> int:
-    """Start a queue, say where clients and workers connect, and serve until stopped."""
+def broker_security(args: argparse.Namespace) -> Security:
+    """The security the options ask for; refuses a bind off loopback without a choice."""
+    return security_from(args, args.frontend, args.backend)
+
+
+def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue,
+                 args: argparse.Namespace) -> int:
+    """Start a queue, say where clients and workers connect, and serve until stopped; with
+    `--dashboard`, under a live table of its workers."""
     queue.start()
-    for endpoint in (queue.frontend_endpoint, queue.backend_endpoint):
-        warn_if_public(role_name, endpoint)
-    return serve(role_name, queue, announce=[f"frontend (clients) on {queue.frontend_endpoint}",
-                                             f"backend (workers) on {queue.backend_endpoint}"])
+    warn_if_insecure(role_name, queue.security, queue.frontend_endpoint, queue.backend_endpoint)
+    announce = [f"frontend (clients) on {queue.frontend_endpoint}",
+                f"backend (workers) on {queue.backend_endpoint}",
+                *join_lines(queue.security, clients=queue.frontend_endpoint,
+                            workers=queue.backend_endpoint)]
+    table = (lambda: TerminalDashboard(queue.snapshot, f"{role_name}: workers")
+             ) if args.dashboard else None  # below the join lines, which students copy
+    return serve(role_name, queue, announce=announce, view=table)
+
+
+def queue_options(parser: argparse.ArgumentParser) -> None:
+    add_broker_options(parser)
+    parser.add_argument("--dashboard", action="store_true",
+                        help="a live table of workers (state, served, last heard), the "
+                        "counts and failed handshakes, to project; implies --quiet")
+
+
+def quiet_under_dashboard(args: argparse.Namespace) -> argparse.Namespace:
+    if args.dashboard:
+        args.quiet = True  # lines per message would scroll the table away
+    return args
 
 
 @role("simple-queue", "the Simple Pirate queue: each request to the least recently used worker",
-      add_broker_options)
+      queue_options)
 def simple_queue(args: argparse.Namespace) -> int:
+    quiet_under_dashboard(args)
     queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
-                              trace=make_trace(args))
-    return serve_broker("simple-queue", queue)
+                              security=broker_security(args), trace=make_trace(args))
+    return serve_broker("simple-queue", queue, args)
 
 
 def simple_worker_options(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +69,10 @@ def simple_worker_options(parser: argparse.ArgumentParser) -> None:
 @role("simple-worker", "a Simple Pirate worker: says READY, then echoes every request",
       simple_worker_options)
 def simple_worker(args: argparse.Namespace) -> int:
-    worker = SimpleWorker(args.name, connect=args.connect, work_s=args.work_ms / 1000,
-                          faults=faults_from(args), trace=make_trace(args))
+    worker = SimpleWorker(args.name, connect=args.join, work_s=args.work_ms / 1000,
+                          faults=faults_from(args), keys=client_keys(args),
+                          trace=make_trace(args))
     worker.start()
-    return serve("simple-worker", worker, announce=[f"{args.name} connected to {args.connect}"])
+    return serve("simple-worker", worker,
+                 announce=[f"{args.name} connected to {args.join.endpoint}"],
+                 farewell=lambda: f"{args.name} served {worker.answered}")

@@ -8,7 +8,8 @@ import time
 import zmq
 
 from ..actor import Actor
-from ..endpoints import LOCAL, bind_when_free, receive
+from ..endpoints import LOCAL, receive
+from ..security import LOOPBACK, HandshakeWatch, Security
 from ..trace import Trace
 from .guide import GuideMajordomoState
 from .protocol import MDPW, MDPW2, WORKER_HEADERS, describe, peer_name
@@ -37,8 +38,11 @@ class MajordomoBroker(Actor):
         trace: Trace | None = None,
         trace_messages: bool = True,
         logic: type[BrokerState] | type[GuideMajordomoState] = BrokerState,
+        security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, trace)
+        self.security = security
+        self.watch: HandshakeWatch | None = None
         self.bind_at = bind
         self.endpoint = ""
         self.trace_messages = trace_messages
@@ -48,14 +52,22 @@ class MajordomoBroker(Actor):
     def setup(self) -> None:
         self.router = self.socket(zmq.ROUTER)
         self.router.router_mandatory = 1
-        self.endpoint = bind_when_free(self.router, self.bind_at, pause=self.pause)
+        self.security.check(self.bind_at)
+        self.security.start(self.context, self.cleanups)
+        self.watch = HandshakeWatch(self.monitor, self.router, self.trace, self.name)
+        self.endpoint = self.security.bind(self.router, self.bind_at, pause=self.pause)
         self.trace.name_endpoint(self.endpoint, self.name)
 
     def run(self) -> None:
         state, router = self.state, self.router
+        assert self.watch is not None
+        watched = (router, self.watch.events)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
-            if self.poll((router,), timeout):
+            readable = self.poll(watched, timeout)
+            if self.watch.events in readable:
+                self.watch.read()
+            if router in readable:
                 now = time.monotonic()
                 for _ in range(BATCH):
                     frames = receive(router)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import zmq
 
 from ..actor import ActorStopped
-from ..endpoints import connect, receive
+from ..endpoints import receive
 from ..faults import NONE, Faults
 from ..paranoid import ParanoidWorker, WorkerAction
 from ..trace import Trace, show_bytes
@@ -67,7 +67,7 @@ class MajordomoWorker(ParanoidWorker):
         suffix = f".{self.reconnects + 1}" if self.reconnects else ""
         self.identity = f"{self.name}{suffix}".encode()
         self.dealer.identity = self.identity
-        connect(self.dealer, self.endpoint)
+        self.join_token.connect(self.dealer)  # a join token's CURVE keys, if it has them
         self.dealer.send_multipart([b"", MDPW, READY, self.service])
         self.liveness.on_connect(time.monotonic())
 

@@ -1,0 +1,65 @@
+"""A live terminal table of a running queue: what an instructor projects during a workshop.
+
+It shows what a queue's `snapshot()` returns (workers with their state, requests served
+and how long ago each was last heard, the counts, failed CURVE handshakes), drawn with rich,
+so the view knows nothing of sockets. `render` is a pure function of a snapshot (easy to test);
+`TerminalDashboard` keeps it live while a role serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLES = {"ready": "green", "busy": "yellow", "expired": "red"}
+
+
+def render(snapshot: dict, title: str = "") -> Group:
+    """The snapshot as a table of workers and a line of counts."""
+    workers = Table(title=title or None, title_justify="left", expand=False)
+    for column, justify in (("worker", "left"), ("state", "left"), ("served", "right"),
+                            ("last heard", "right")):
+        workers.add_column(column, justify=justify)
+    served, heard = snapshot.get("served", {}), snapshot.get("last heard", {})
+    for name, state in sorted(snapshot.get("workers", {}).items()):
+        ago = heard.get(name)
+        workers.add_row(name, Text(state, style=STATE_STYLES.get(state, "")),
+                        str(served.get(name, "-")), "-" if ago is None else f"{ago:.1f} s ago")
+    if not snapshot.get("workers"):
+        workers.add_row(Text("no workers yet", style="dim"), "", "", "")
+    counts = Text()
+    for label, value in snapshot.get("counts", {}).items():
+        alarming = label == "failed handshakes" and value
+        counts.append(f"{label}: ", style="bold")
+        counts.append(f"{value}   ", style="bold red" if alarming else "")
+    if snapshot.get("counts", {}).get("failed handshakes"):
+        counts.append("\n(failed handshakes: peers with a wrong or missing key; to them "
+                      "this queue looks dead)", style="red")
+    return Group(workers, counts)
+
+
+class TerminalDashboard:
+    """`with TerminalDashboard(queue.snapshot, "classroom"): ...`, calling `refresh()` now
+    and then (the role's serving loop does). On a terminal the table redraws in place;
+    otherwise the last one is printed when it ends."""
+
+    def __init__(self, snapshot: Callable[[], dict], title: str = "",
+                 console: Console | None = None) -> None:
+        self.snapshot, self.title = snapshot, title
+        self.live = Live(render(snapshot(), title), console=console, auto_refresh=False,
+                         redirect_stdout=False, redirect_stderr=False)
+
+    def refresh(self) -> None:
+        self.live.update(render(self.snapshot(), self.title), refresh=True)
+
+    def __enter__(self) -> TerminalDashboard:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.refresh()
+        self.live.stop()

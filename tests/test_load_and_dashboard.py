@@ -1,0 +1,87 @@
+"""A steady load that says who sent what, and the live table an instructor projects."""
+
+import re
+import signal
+
+from processes import Role
+from rich.console import Console
+
+from pirate_helpers import Faults, LazyServer, ParanoidQueue, ParanoidWorker, SteadyLoad, Trace
+from pirate_helpers.console import render
+
+
+def test_a_steady_load_counts_answered_retried_and_lost_and_names_its_requests():
+    trace = Trace()
+    with LazyServer(faults=Faults(drop={3}), trace=trace) as server:
+        load = SteadyLoad(server.endpoint, "alice", rate=500, requests=6, timeout=0.1,
+                          trace=trace).start()
+        assert load.join(10)
+        summary = load.summary()
+        assert (summary["answered"], summary["retried"], summary["lost"]) == (6, 1, 0)
+        assert 0 < summary["median ms"] <= summary["p95 ms"]
+        bodies = [e.detail for e in trace.of(server.name, "recv")]
+        assert bodies[:3] == ["alice:1", "alice:2", "alice:3"]
+        load.stop()
+
+
+def test_a_steady_load_rides_out_an_outage_counting_what_it_lost():
+    with LazyServer(faults=Faults(crash_after=0)) as dead:
+        load = SteadyLoad(dead.endpoint, "bob", rate=1000, requests=3, timeout=0.05,
+                          retries=2).start()
+        assert load.join(10)
+        assert (load.answered, load.lost, load.retried) == (0, 3, 3), load.summary()
+        assert "0 answered, 3 retried, 3 lost" in load.summary_line()
+        load.stop()
+
+
+def test_the_steady_load_is_paced_by_its_rate():
+    with LazyServer() as server:
+        load = SteadyLoad(server.endpoint, "pace", rate=50, requests=10).start()
+        assert load.join(10)
+        assert load.summary()["elapsed s"] >= 9 / 50 - 0.01, "10 requests at 50/s take 0.18 s"
+        load.stop()
+
+
+def test_lazy_client_forever_keeps_a_live_summary_and_exits_on_signals():
+    with Role("lazy-server") as server:
+        join = server.expect(r"join \(clients\): (\S+)").group(1)
+        for signum, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            client = Role("lazy-client", "--join", join, "--name", "carol", "--forever",
+                          "--rate", "100", "--summary-ms", "100")
+            client.expect(r"live: carol: [1-9]\d* answered, 0 retried, 0 lost, latency")
+            client.process.send_signal(signum)
+            assert client.stop() == status
+            final = client.expect(r"stopped: carol: (\d+) answered", timeout=2)
+            assert int(final.group(1)) >= 1
+        server.expect(r"recv\s+carol:1$")
+        assert server.stop() == 0
+
+
+def test_the_terminal_table_shows_workers_counts_and_failed_handshakes():
+    snapshot = {"workers": {"alice": "ready", "alice#2": "busy", "bob": "expired"},
+                "counts": {"answered": 12, "failed handshakes": 3},
+                "served": {"alice": 7, "alice#2": 5}, "last heard": {"alice": 0.4,
+                                                                     "alice#2": 0.1}}
+    console = Console(record=True, width=100, color_system=None)
+    console.print(render(snapshot, "classroom"))
+    text = console.export_text()
+    assert re.search(r"alice\s+│ ready\s+│\s+7 │\s+0.4 s ago", text), text
+    assert re.search(r"alice#2\s+│ busy", text) and re.search(r"bob\s+│ expired\s+│\s+- │", text)
+    assert "answered: 12" in text and "failed handshakes: 3" in text
+    assert "wrong or missing key" in text
+
+
+def test_the_paranoid_snapshot_feeds_the_table():
+    with ParanoidQueue() as queue, ParanoidWorker("dora", connect=queue.backend_endpoint):
+        assert queue.trace.wait_for(lambda: queue.state.ready, 5)
+        console = Console(record=True, width=100, color_system=None)
+        console.print(render(queue.snapshot()))
+        assert re.search(r"dora\s+│ ready\s+│\s+0 │", console.export_text())
+
+
+def test_queue_dashboard_role_prints_the_table():
+    with Role("simple-queue", "--dashboard") as queue:
+        queue.expect(r"join \(workers\): (\S+)")
+        assert queue.stop() == 0
+    text = "\n".join(queue.seen + [queue.lines.get() for _ in range(queue.lines.qsize())])
+    assert "worker" in text and "last heard" in text and "failed handshakes: 0" in text

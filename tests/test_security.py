@@ -1,0 +1,207 @@
+"""Who may join a serving socket: loopback by default, CURVE or an explicit --insecure."""
+
+import re
+import socket
+import time
+
+import pytest
+import zmq
+from processes import Role, run
+
+from pirate_helpers import Faults, LazyPirateClient, LazyServer, ParanoidQueue, ParanoidWorker
+from pirate_helpers.lazy import ServerUnavailable
+from pirate_helpers.security import (
+    Join,
+    KeyPair,
+    OpenToNetwork,
+    Security,
+    advertised,
+    is_loopback,
+)
+
+SERVING = {"lazy-server": "--bind", "simple-queue": "--frontend", "paranoid-queue": "--backend"}
+
+
+def other_interface() -> str | None:
+    names = [name for _, name in socket.if_nameindex() if name != "lo"]
+    return names[0] if names else None
+
+
+def wait_for(condition, timeout: float = 5.0) -> bool:
+    """Check `condition` until it holds, with a bound (counters a monitor thread updates)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+# -- pure parts ---------------------------------------------------------------------------
+def test_loopback_is_only_what_other_machines_cannot_reach():
+    for local in ("tcp://127.0.0.1:5555", "tcp://127.0.0.9:1", "tcp://localhost:5555",
+                  "tcp://[::1]:5555", "tcp://lo:5555", "ipc:///tmp/x", "inproc://x"):
+        assert is_loopback(local), local
+    for public in ("tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://192.0.2.2:5555",
+                   "tcp://10.1.2.3:1", "tcp://[fd00::2]:5555"):
+        assert not is_loopback(public), public
+    interface = other_interface()
+    if interface:
+        assert not is_loopback(f"tcp://{interface}:5555"), interface
+
+
+def test_a_join_token_pastes_unquoted_and_round_trips():
+    keys = KeyPair.generate()
+    token = Security.curve(keys).join("tcp://127.0.0.1:5555")
+    # letters, digits and : / . only: nothing bash, zsh, PowerShell or cmd would interpret
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:5555/[0-9a-f]{64}", token), token
+    join = Join.parse(token)
+    assert join.endpoint == "tcp://127.0.0.1:5555" and join.server_key == keys.public
+    assert str(join) == token
+    assert Join.parse("tcp://127.0.0.1:5555") == Join("tcp://127.0.0.1:5555")
+    with pytest.raises(ValueError, match="64 hex digits"):
+        Join.parse("tcp://127.0.0.1:5555/" + "ab" * 16)
+    assert Join.parse("ipc:///tmp/abc").endpoint == "ipc:///tmp/abc"
+
+
+def test_the_advertised_host_is_one_a_student_can_type():
+    for bound in ("tcp://0.0.0.0:5555", "tcp://*:5555"):
+        host = advertised(bound).removeprefix("tcp://").rsplit(":", 1)[0]
+        assert host not in ("0.0.0.0", "*", "") and advertised(bound).endswith(":5555")
+    assert advertised("tcp://127.0.0.1:5555") == "tcp://127.0.0.1:5555"
+    assert advertised("tcp://0.0.0.0:5555", "laptop.local") == "tcp://laptop.local:5555"
+
+
+def test_a_key_file_keeps_the_same_pair(tmp_path):
+    path = tmp_path / "keys" / "server"
+    first = KeyPair.load_or_create(path)
+    assert path.exists() and (tmp_path / "keys" / "server.public.key").exists()
+    assert path.stat().st_mode & 0o077 == 0, "the secret key is readable by others"
+    again = KeyPair.load_or_create(path)
+    assert again == first and again.secret == first.secret
+    public, secret = zmq.auth.load_certificate(tmp_path / "keys" / "server.public.key")
+    assert public == first.public and secret is None
+
+
+def test_classes_refuse_an_open_bind_too():
+    with pytest.raises(OpenToNetwork, match="--curve.*--insecure"):
+        LazyServer("open", bind="tcp://0.0.0.0:0").start()
+
+
+# -- CURVE on loopback, in one process ------------------------------------------------------
+def test_curve_join_round_trip_through_the_paranoid_queue():
+    security = Security.curve()
+    with ParanoidQueue("classroom", security=security) as queue:
+        assert queue.join_workers.endswith("/" + security.keys.public_hex)
+        with ParanoidWorker("alice", connect=queue.join_workers), \
+                LazyPirateClient(queue.join_clients, timeout=2) as client:
+            assert client.request(b"hello") == [b"hello"]
+        assert queue.handshake_failures == 0
+
+
+def test_a_learners_own_socket_joins_with_the_standard_options():
+    with LazyServer("curved", security=Security.curve()) as server, zmq.Context() as ctx:
+        join = Join.parse(server.join_clients)
+        req = ctx.socket(zmq.REQ)
+        req.linger = 0
+        req.curve_serverkey = join.server_key
+        req.curve_publickey, req.curve_secretkey = zmq.curve_keypair()
+        req.connect(join.endpoint)
+        req.send(b"mine")
+        assert req.poll(2000) and req.recv() == b"mine"
+        req.close()
+
+
+def test_no_key_and_a_wrong_key_never_get_a_reply_and_are_counted():
+    with LazyServer("curved", security=Security.curve()) as server:
+        no_key = Join(server.endpoint)
+        wrong_key = Join(server.endpoint, KeyPair.generate().public)
+        for n, join in enumerate((no_key, wrong_key), start=1):
+            with LazyPirateClient(join, timeout=0.3, retries=1) as client:
+                with pytest.raises(ServerUnavailable):
+                    client.request(b"let me in")
+            assert wait_for(lambda n=n: server.handshake_failures >= n), (n, server.watch.failed)
+        assert server.received == 0, "a request got past the handshake"
+        with LazyPirateClient(server.join_clients, timeout=2) as client:  # the right key works
+            assert client.request(b"ok") == [b"ok"]
+
+
+def test_allow_admits_only_the_clients_whose_keys_are_in_the_folder(tmp_path):
+    admitted = KeyPair.load_or_create(tmp_path / "alice")
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "alice.public.key").rename(tmp_path / "allowed" / "alice.key")
+    security = Security.curve(allow=str(tmp_path / "allowed"))
+    with LazyServer("strict", security=security) as server:
+        with LazyPirateClient(server.join_clients, timeout=2, keys=admitted) as client:
+            assert client.request(b"alice") == [b"alice"]
+        with LazyPirateClient(server.join_clients, timeout=0.3, retries=1) as stranger:
+            with pytest.raises(ServerUnavailable):
+                stranger.request(b"mallory")
+        assert wait_for(lambda: server.handshake_failures >= 1)
+        assert server.received == 1
+
+
+# -- the command line -------------------------------------------------------------------------
+@pytest.mark.parametrize("role", sorted(SERVING))
+def test_every_serving_role_refuses_to_bind_off_loopback_without_a_choice(role):
+    result = run(role, SERVING[role], "tcp://*:0")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--curve" in lines[0] and "--insecure" in lines[0], lines
+    assert "Traceback" not in result.stderr
+
+
+def test_interface_names_and_lan_addresses_are_not_loopback_either():
+    endpoints = ["tcp://0.0.0.0:0", "tcp://192.0.2.2:0"]
+    if other_interface():
+        endpoints.append(f"tcp://{other_interface()}:0")
+    for endpoint in endpoints:
+        result = run("lazy-server", "--bind", endpoint)
+        assert result.returncode != 0 and "--insecure" in result.stderr, (endpoint, result)
+
+
+def test_insecure_binds_with_a_warning():
+    with Role("lazy-server", "--insecure", "--bind", "tcp://*:0", "--quiet") as server:
+        bound = server.endpoint()
+        join = server.expect(r"join \(clients\): (\S+)").group(1)
+        assert not re.search(r"//(0\.0\.0\.0|\*):", join) and join.endswith(bound.rsplit(":")[-1])
+        loopback = bound.replace("0.0.0.0", "127.0.0.1")
+        client = run("lazy-client", "--join", loopback, "--requests", "2", "--quiet")
+        assert client.returncode == 0 and "2 of 2 answered" in client.stdout, client.stderr
+        assert server.stop() == 0
+    assert "warning: --insecure" in server.stderr
+
+
+def test_curve_processes_join_and_the_key_file_keeps_the_join_line(tmp_path):
+    key_file = str(tmp_path / "queue.key_secret")
+    tokens = []
+    for _ in range(2):  # the same key file twice: the same key in the join line
+        with Role("paranoid-queue", "--curve", "--key-file", key_file, "--quiet",
+                  "--heartbeat-ms", "200") as queue:
+            clients = queue.expect(r"join \(clients\): (\S+)").group(1)
+            workers = queue.expect(r"join \(workers\): (\S+)").group(1)
+            assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+/[0-9a-f]{64}", clients), clients
+            tokens.append(clients.rsplit("/", 1)[1])
+            with Role("paranoid-worker", "--join", workers, "--name", "alice",
+                      "--heartbeat-ms", "200", "--quiet") as worker:
+                client = run("lazy-client", "--join", clients, "--requests", "3", "--quiet")
+                assert client.returncode == 0 and "3 of 3 answered" in client.stdout, client
+                assert worker.stop() == 0
+            assert queue.stop() == 0
+    assert tokens[0] == tokens[1]
+
+
+def test_a_curve_queue_ignores_a_client_without_the_key():
+    with Role("simple-queue", "--curve", "--quiet") as queue:
+        clients = queue.expect(r"join \(clients\): (\S+)").group(1)
+        endpoint = clients.rsplit("/", 1)[0]
+        client = run("lazy-client", "--join", endpoint, "--requests", "1", "--timeout-ms", "200",
+                     "--retries", "1", "--quiet")
+        assert client.returncode == 2 and "no reply" in client.stderr
+        assert queue.stop() == 0
+
+
+def test_a_faulty_curve_server_still_drops_on_purpose():
+    with LazyServer("curved", security=Security.curve(), faults=Faults(drop={1})) as server, \
+            LazyPirateClient(server.join_clients, timeout=0.3) as client:
+        assert client.request(b"x") == [b"x"] and client.timeouts == 1

@@ -1,0 +1,81 @@
+"""The workshop: the exercise's check accepts the right worker and names each wrong one;
+the instructor's partition from the queue's side purges a worker and loses nothing."""
+
+import pytest
+from exercise_workers import RIGHT, WRONG
+
+from pirate_helpers import (
+    PPP_HEARTBEAT,
+    PPP_READY,
+    LazyPirateClient,
+    ParanoidQueue,
+    ParanoidWorker,
+    QueueState,
+    SteadyLoad,
+    Trace,
+)
+from pirate_helpers.names import wire_identity
+from pirate_helpers.workshop import ExerciseFailed, check_worker
+
+
+def test_the_check_accepts_a_right_worker():
+    report = check_worker(RIGHT)
+    assert report.startswith("✔") and "backing off" in report
+
+
+@pytest.mark.parametrize("rule", sorted(WRONG))
+def test_the_check_names_the_rule_a_wrong_worker_breaks(rule):
+    with pytest.raises(ExerciseFailed) as failure:
+        check_worker(WRONG[rule])
+    assert str(failure.value).startswith(rule), str(failure.value)
+
+
+def test_a_worker_that_raises_is_reported_with_its_error():
+    def broken(join, name, stop, **_):
+        raise RuntimeError("oops")
+
+    with pytest.raises(ExerciseFailed, match="READY first.*RuntimeError: oops"):
+        check_worker(broken)
+
+
+def test_a_partition_ignores_a_worker_both_ways_until_it_heals():
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("w")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    assert state.partition("w", 5.0, now=0.0) and not state.partition("nobody", 1, 0.0)
+    state.to_workers.clear()
+    state.tick(1.0)
+    assert not state.to_workers, "no heartbeat crosses the cut"
+    state.on_worker_message([w, PPP_HEARTBEAT], 1.0)
+    assert state.ignored == 1
+    state.tick(3.0)
+    assert w not in state.workers, "purged within liveness x interval"
+    state.on_worker_message([w, PPP_READY], 6.0)
+    assert w in state.ready and state.notes[-1][0] != "reject"
+
+
+def test_a_partitioned_worker_is_purged_in_time_and_nothing_is_lost():
+    trace = Trace()
+    options = {"heartbeat_interval": 0.05, "liveness": 3}
+    with ParanoidQueue(trace=trace, trace_messages=False, **options) as queue:
+        cut = ParanoidWorker("cut", connect=queue.join_workers, reconnect_min=0.05,
+                             trace=trace, **options).start()
+        steady = ParanoidWorker("steady", connect=queue.join_workers, trace=trace,
+                                **options).start()
+        assert trace.wait_for(lambda: len(queue.state.ready) == 2, 5)
+        load = SteadyLoad(queue.join_clients, "load", rate=100, requests=60, timeout=0.5,
+                          trace=trace).start()
+        assert trace.wait_for(lambda: load.answered >= 5, 5)
+        queue.partition("cut", 0.6)
+        assert trace.wait_for(lambda: trace.count("purge") == 1, 5)
+        cut_at = next(e.t for e in trace.events if e.kind == "partition")
+        purged_at = next(e.t for e in trace.events if e.kind == "purge")
+        assert purged_at - cut_at <= 0.15 + 0.05 + 0.15, "within liveness x interval (+slack)"
+        assert load.join(15)
+        assert (load.answered, load.lost) == (60, 0), load.summary()
+        assert trace.wait_for(lambda: cut.identity in queue.state.workers, 5), "it came back"
+        with LazyPirateClient(queue.join_clients, timeout=1) as client:
+            assert client.request(b"after") == [b"after"]
+        load.stop()
+        cut.stop()
+        steady.stop()
