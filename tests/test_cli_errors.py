@@ -50,6 +50,7 @@ BAD = [
     (["paranoid-worker", *CONNECT, "--reconnect-min-ms", "500", "--reconnect-max-ms", "100"],
      "--reconnect-max-ms"),
     (["paranoid-worker", *CONNECT, "--unknown-option"], "--unknown-option"),
+    (["relay", "--target", "tcp://127.0.0.1:5555", "--listen", "tcp://*:0"], "--listen"),
     (["no-such-role"], "no-such-role"),
 ]
 

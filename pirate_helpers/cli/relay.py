@@ -15,6 +15,7 @@ import threading
 
 from ..endpoints import LOCAL
 from ..relay import Relay
+from ..security import is_loopback
 from .common import UsageError, make_trace, role, say, warn_if_public
 from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
 
@@ -28,6 +29,9 @@ def relay_options(parser: argparse.ArgumentParser) -> None:
                         help="where peers connect instead (default: 127.0.0.1, a random port)")
     parser.add_argument("--latency-ms", type=milliseconds_or_zero, default=0.0, metavar="MS",
                         help="deliver each byte this long after it is read (default 0)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow --listen off loopback: anyone on the network can connect "
+                        "(the relay carries bytes; CURVE, if any, is the two ends' business)")
 
 
 def apply(relay: Relay, line: str) -> str | None:
@@ -64,6 +68,9 @@ def _read_lines(lines: queue.Queue[str | None]) -> None:
 def relay_role(args: argparse.Namespace) -> int:
     if not args.target.startswith("tcp://") or not args.listen.startswith("tcp://"):
         raise UsageError("the relay carries TCP only: --target and --listen are tcp://...")
+    if not args.insecure and not is_loopback(args.listen):
+        raise UsageError(f"argument --listen: {args.listen} is off loopback: anyone on the "
+                         "network could connect; say --insecure to mean it")
     listen = args.listen.replace("tcp://*:", "tcp://0.0.0.0:")
     relay = Relay(args.target, "relay", listen=listen, latency=args.latency_ms / 1000,
                   trace=make_trace(args))
