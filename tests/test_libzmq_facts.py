@@ -244,8 +244,8 @@ def test_reconnect_ivl_max_doubles_the_wait_up_to_the_max(ctx):
     assert waits[:5] == [20, 40, 80, 160, 160]
     gaps = [(later.t - earlier.t) * 1000 for earlier, later in zip(events[:4], events[1:5],
                                                                         strict=True)]
-    for wait, gap in zip(waits[:4], gaps, strict=True):
-        assert wait - 5 <= gap <= wait + 1000 * MARGIN_S / 2, (waits, gaps)
+    for wait, gap in zip(waits[:4], gaps, strict=True):  # a late read shortens the next gap
+        assert wait - 30 <= gap <= wait + 1000 * MARGIN_S / 2, (waits, gaps)
 
 
 def test_without_a_max_the_wait_stays_ivl_plus_a_random_part_of_it(ctx):
