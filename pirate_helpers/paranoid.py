@@ -34,7 +34,8 @@ from .actor import Actor
 from .endpoints import LOCAL, receive
 from .faults import NONE, Faults
 from .names import DisplayNames, wire_identity
-from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
+from .queue_sockets import TwoSidedQueue
+from .security import LOOPBACK, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 from .trace import show_identity as _name
 
@@ -413,7 +414,7 @@ class WorkerLiveness:
 
 
 # -- the socket loops ---------------------------------------------------------------------
-class ParanoidQueue(Actor):
+class ParanoidQueue(TwoSidedQueue):
     """A ROUTER frontend for clients (REQ, Lazy Pirate) and a ROUTER backend for workers.
 
     The queue records its arrows to and from workers (it knows their names); clients record
@@ -435,45 +436,26 @@ class ParanoidQueue(Actor):
         logic: type[QueueState] | type[GuideQueueState] = QueueState,
         security: Security = LOOPBACK,
     ) -> None:
-        super().__init__(name, trace)
-        self.security = security
-        self.watches: list[HandshakeWatch] = []
+        super().__init__(name, frontend=frontend, backend=backend, security=security,
+                         trace=trace)
         self._partitions: SimpleQueue[tuple[str, float]] = SimpleQueue()
-        self.frontend_at, self.backend_at = frontend, backend
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.trace_messages = trace_messages
         self.state = logic(heartbeat_interval, liveness, time.monotonic())
 
     def setup(self) -> None:
-        self.frontend = self.socket(zmq.ROUTER)
-        self.backend = self.socket(zmq.ROUTER)
-        self.backend.router_handover = 1  # a worker reconnecting under its name takes over
-        self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.security.check(self.frontend_at)
-        self.security.check(self.backend_at)
-        self.security.start(self.context, self.cleanups)
-        self.watches = [HandshakeWatch(self.monitor, self.frontend, self.trace, self.name),
-                        HandshakeWatch(self.monitor, self.backend, self.trace, self.name)]
-        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_at,
-                                                    pause=self.pause)
-        self.backend_endpoint = self.security.bind(self.backend, self.backend_at,
-                                                   pause=self.pause)
-        self.trace.name_endpoint(self.frontend_endpoint, self.name)
-        self.trace.name_endpoint(self.backend_endpoint, self.name)
-        self.count_disconnects(self.backend)
+        self.bind_both()
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
-        events = tuple(watch.events for watch in self.watches)
+        events = self.handshake_events
         both, workers_only = (frontend, backend, *events), (backend, *events)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
-            for watch in self.watches:
-                if watch.events in readable:
-                    watch.read()
+            self.read_handshakes(readable)
             # one message per readable socket per pass: polling again is cheaper than the
             # exception a non-blocking read raises on an empty socket
             if backend in readable:
@@ -530,21 +512,6 @@ class ParanoidQueue(Actor):
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------
-    @property
-    def join_clients(self) -> str:
-        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
-        return self.security.join(self.frontend_endpoint)
-
-    @property
-    def join_workers(self) -> str:
-        """What a worker on another machine pastes."""
-        return self.security.join(self.backend_endpoint)
-
-    @property
-    def handshake_failures(self) -> int:
-        """Peers that connected but failed the handshake (a wrong or missing key)."""
-        return sum(watch.failed for watch in self.watches)
-
     def partition(self, name: str, seconds: float) -> None:
         """Cut the worker shown as `name` off for `seconds` (see `QueueState.partition`);
         safe from any thread: the loop applies it within one heartbeat interval."""

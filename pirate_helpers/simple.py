@@ -36,7 +36,8 @@ from .endpoints import LOCAL, bind, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .names import DisplayNames, wire_identity
-from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
+from .queue_sockets import TwoSidedQueue
+from .security import LOOPBACK, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 
 READY = b"\x01"
@@ -152,7 +153,7 @@ class LruQueue:
         return Dispatch(worker, request)
 
 
-class SimplePirateQueue(Actor):
+class SimplePirateQueue(TwoSidedQueue):
     """The LRU queue on sockets: ROUTER `frontend` for clients, ROUTER `backend` for workers.
 
     The queue knows each worker's identity, so it traces the queue <-> worker arrows; clients
@@ -174,41 +175,22 @@ class SimplePirateQueue(Actor):
         trace: Trace | None = None,
         security: Security = LOOPBACK,
     ) -> None:
-        super().__init__(name, trace)
-        self.frontend_endpoint = frontend
-        self.backend_endpoint = backend
-        self.security = security
-        self.watches: list[HandshakeWatch] = []
+        super().__init__(name, frontend=frontend, backend=backend, security=security,
+                         trace=trace)
         self.lru = LruQueue(max_waiting)
         self.names = DisplayNames()  # unique, even for workers sharing a --name
         self.last_heard: dict[bytes, float] = {}
         self.rejected = 0
 
     def setup(self) -> None:
-        self.frontend = self.socket(zmq.ROUTER)
-        self.backend = self.socket(zmq.ROUTER)
-        self.backend.router_handover = 1  # a worker back under its old name replaces the old one
-        self.backend.router_mandatory = 1  # a send to a gone worker fails instead of vanishing
-        self.security.check(self.frontend_endpoint)
-        self.security.check(self.backend_endpoint)
-        self.security.start(self.context, self.cleanups)
-        self.watches = [HandshakeWatch(self.monitor, self.frontend, self.trace, self.name),
-                        HandshakeWatch(self.monitor, self.backend, self.trace, self.name)]
-        self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_endpoint,
-                                                    pause=self.pause)
-        self.backend_endpoint = self.security.bind(self.backend, self.backend_endpoint,
-                                                   pause=self.pause)
-        self.trace.name_endpoint(self.frontend_endpoint, self.name)
-        self.count_disconnects(self.backend)
+        self.bind_both()
 
     def run(self) -> None:
-        watched = [self.frontend, self.backend, *(watch.events for watch in self.watches)]
+        watched = [self.frontend, self.backend, *self.handshake_events]
         while True:
             readable = self.poll(watched, None)
             with self.changes:
-                for watch in self.watches:
-                    if watch.events in readable:
-                        watch.read()
+                self.read_handshakes(readable)
                 for sock, handle in ((self.backend, self._from_worker),
                                      (self.frontend, self._from_client)):
                     if sock in readable:
@@ -275,21 +257,6 @@ class SimplePirateQueue(Actor):
         self.trace.add(self.name, "reject", f"from {sender}: {why}")
 
     # -- read from any thread -------------------------------------------------------------
-    @property
-    def join_clients(self) -> str:
-        """What a client on another machine pastes (`tcp://HOST:PORT[/KEY]`)."""
-        return self.security.join(self.frontend_endpoint)
-
-    @property
-    def join_workers(self) -> str:
-        """What a worker on another machine pastes."""
-        return self.security.join(self.backend_endpoint)
-
-    @property
-    def handshake_failures(self) -> int:
-        """Peers that connected but failed the handshake (a wrong or missing key)."""
-        return sum(watch.failed for watch in self.watches)
-
     def ready_workers(self) -> list[str]:
         """Workers on the ready list, the next to get work first."""
         with self.changes:
