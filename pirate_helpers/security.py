@@ -19,6 +19,7 @@ cannot decrypt), so the serving side counts failed handshakes from socket monito
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import fcntl
 import ipaddress
 import os
@@ -210,8 +211,8 @@ class Join:
     @classmethod
     def parse(cls, token: str | Join, keys: KeyPair | None = None) -> Join:
         """`tcp://HOST:PORT` or `tcp://HOST:PORT/<64 hex digits>` (also a plain endpoint)."""
-        if isinstance(token, Join):
-            return token
+        if isinstance(token, Join):  # parsed already (the command line does): add the keys
+            return token if keys is None else dataclasses.replace(token, keys=keys)
         head, slash, tail = token.rpartition("/")
         if slash and "://" in head and len(tail) == KEY_HEX_DIGITS:
             try:

@@ -205,3 +205,15 @@ def test_a_faulty_curve_server_still_drops_on_purpose():
     with LazyServer("curved", security=Security.curve(), faults=Faults(drop={1})) as server, \
             LazyPirateClient(server.join_clients, timeout=0.3) as client:
         assert client.request(b"x") == [b"x"] and client.timeouts == 1
+
+
+def test_a_parsed_join_line_takes_the_workers_own_keys():
+    """`--key-file` reaches the socket: the command line parses the join line first, then
+    a worker adds its key pair (Paranoid and Majordomo workers alike)."""
+    from pirate_helpers import MajordomoWorker, ParanoidWorker
+
+    keys, server = KeyPair.generate(), KeyPair.generate()
+    token = Join.parse(f"tcp://127.0.0.1:5555/{server.public_hex}")
+    for worker_class in (ParanoidWorker, MajordomoWorker):
+        worker = worker_class("w", connect=token, keys=keys)
+        assert worker.join_token.keys is keys and worker.join_token.server_key == server.public

@@ -30,12 +30,11 @@ from .options import (
     bind_endpoint,
     count,
     default_name,
-    faults_from,
     milliseconds,
     name,
-    reconnect_range_error,
     security_from,
 )
+from .paranoid import heartbeating_worker
 
 MDP_HEARTBEAT_MS = 2500  # RFC 7's example interval, and the Guide's mdbroker.py's
 
@@ -98,14 +97,7 @@ def majordomo_worker(args: argparse.Namespace) -> int:
     if args.service.encode().startswith(MMI):
         raise UsageError(f"argument --service: {args.service!r}: mmi.* services are the "
                          "broker's own (RFC 8)")
-    if why := reconnect_range_error(args):
-        raise UsageError(why)
-    worker = MajordomoWorker(args.name, connect=args.join, service=args.service,
-                             heartbeat_interval=args.heartbeat_ms / 1000,
-                             liveness=args.liveness, work_s=args.work_ms / 1000,
-                             reconnect_min=args.reconnect_min_ms / 1000,
-                             reconnect_max=args.reconnect_max_ms / 1000,
-                             faults=faults_from(args), trace=make_trace(args))
+    worker = MajordomoWorker(args.name, service=args.service, **heartbeating_worker(args))
     worker.start()
     return serve("majordomo-worker", worker,
                  announce=[f"{args.name} offers {args.service} at {args.join.endpoint}"])

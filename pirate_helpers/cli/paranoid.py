@@ -41,17 +41,22 @@ def paranoid_worker_options(parser: argparse.ArgumentParser) -> None:
     add_fault_options(parser)
 
 
+def heartbeating_worker(args: argparse.Namespace) -> dict:
+    """What a worker that heartbeats and backs off (Paranoid, Majordomo) takes from its
+    options, checked together: the back-off range, the join line and its keys, the faults."""
+    if why := reconnect_range_error(args):
+        raise UsageError(why)
+    return {"connect": args.join, "keys": client_keys(args),
+            "heartbeat_interval": args.heartbeat_ms / 1000, "liveness": args.liveness,
+            "work_s": args.work_ms / 1000, "reconnect_min": args.reconnect_min_ms / 1000,
+            "reconnect_max": args.reconnect_max_ms / 1000, "faults": faults_from(args),
+            "trace": make_trace(args)}
+
+
 @role("paranoid-worker", "a Paranoid Pirate worker: echoes, heartbeats, reconnects",
       paranoid_worker_options)
 def paranoid_worker(args: argparse.Namespace) -> int:
-    if why := reconnect_range_error(args):
-        raise UsageError(why)
-    worker = ParanoidWorker(args.name, connect=args.join, keys=client_keys(args),
-                            heartbeat_interval=args.heartbeat_ms / 1000,
-                            liveness=args.liveness, work_s=args.work_ms / 1000,
-                            reconnect_min=args.reconnect_min_ms / 1000,
-                            reconnect_max=args.reconnect_max_ms / 1000,
-                            faults=faults_from(args), trace=make_trace(args))
+    worker = ParanoidWorker(args.name, **heartbeating_worker(args))
     worker.start()
     return serve("paranoid-worker", worker,
                  announce=[f"{args.name} connected to {args.join.endpoint}"],

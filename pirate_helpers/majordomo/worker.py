@@ -15,6 +15,7 @@ from ..actor import ActorStopped
 from ..endpoints import receive
 from ..faults import NONE, Faults
 from ..paranoid import ParanoidWorker, WorkerAction
+from ..security import KeyPair
 from ..trace import Trace, show_bytes
 from .protocol import DISCONNECT, HEARTBEAT, MDPW, READY, REPLY, REQUEST, describe, peer_name
 
@@ -49,9 +50,11 @@ class MajordomoWorker(ParanoidWorker):
         handler: Callable[[list[bytes]], list[bytes]] = echo,
         faults: Faults = NONE,
         trace: Trace | None = None,
+        keys: KeyPair | None = None,
     ) -> None:
-        super().__init__(name, connect=connect, heartbeat_interval=heartbeat_interval,
-                         liveness=liveness, work_s=work_s, reconnect_min=reconnect_min,
+        super().__init__(name, connect=connect, keys=keys,
+                         heartbeat_interval=heartbeat_interval, liveness=liveness,
+                         work_s=work_s, reconnect_min=reconnect_min,
                          reconnect_max=reconnect_max, faults=faults, trace=trace)
         self.service = service.encode()
         self.handler = handler
