@@ -62,8 +62,7 @@ class Actor:
         self._sockets: list[zmq.Socket] = []
         self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
         self.cleanups: list[Callable[[], None]] = []  # run in the thread after its sockets close
-        self._disconnect_events: zmq.Socket | None = None
-        self.disconnects = 0
+        self._monitored: set[zmq.Socket] = set()
         self.changes = threading.Condition()
 
     # -- the caller's side ------------------------------------------------------------------
@@ -183,7 +182,13 @@ class Actor:
 
     def monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
         """A PAIR socket that receives `sock`'s monitor events (read them with
-        `zmq.utils.monitor.recv_monitor_message`); close it with `close()`."""
+        `zmq.utils.monitor.recv_monitor_message`); close it with `close()`.
+
+        libzmq keeps one monitor per socket: a second would silently replace the first,
+        so asking twice is an error (ask once, for every event wanted)."""
+        if sock in self._monitored:
+            raise ValueError("this socket has a monitor already: libzmq keeps one per socket")
+        self._monitored.add(sock)
         address = f"inproc://monitor-{next(_numbers)}"
         sock.monitor(address, events)
         events_socket = self.socket(zmq.PAIR)
@@ -193,6 +198,7 @@ class Actor:
     def close(self, sock: zmq.Socket) -> None:
         """Close one of this actor's sockets early (to reset a REQ or REP, say)."""
         self._sockets.remove(sock)
+        self._monitored.discard(sock)
         self.unwatch(sock)
         sock.close()
 
@@ -200,16 +206,6 @@ class Actor:
         """Forget the pollers that watch `sock`; call it before closing a plain socket
         (`poll` takes those too) that the actor opened and closes itself."""
         self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
-
-    def count_disconnects(self, sock: zmq.Socket) -> None:
-        """Count in `disconnects` every connection of `sock` that libzmq sees close (its
-        monitor's DISCONNECTED events, read by `poll`), so a caller can wait for one."""
-        self._disconnect_events = self.monitor(sock, zmq.EVENT_DISCONNECTED)
-        self._pollers.clear()
-
-    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait (bounded) until `count` connections have closed in all (`count_disconnects`)."""
-        return self.wait_until(lambda: self.disconnects >= count, timeout)
 
     def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None) -> set[zmq.Socket]:
         """The sockets that are readable within `timeout` s (None: no limit); maybe none.
@@ -223,17 +219,10 @@ class Actor:
             poller.register(self._thread_pipe, zmq.POLLIN)
             for sock in key:
                 poller.register(sock, zmq.POLLIN)
-            if self._disconnect_events is not None and key:
-                poller.register(self._disconnect_events, zmq.POLLIN)
         ready = dict(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
         if self._thread_pipe in ready:
             self._thread_pipe.recv()
             raise ActorStopped
-        if ready.pop(self._disconnect_events, None):
-            self._disconnect_events.recv_multipart()
-            with self.changes:
-                self.disconnects += 1
-                self.changes.notify_all()
         return set(ready)
 
     def pause(self, seconds: float | None) -> None:
@@ -260,6 +249,7 @@ class Actor:
             for sock in self._sockets:
                 sock.close()
             self._sockets.clear()
+            self._monitored.clear()
             self._pollers.clear()
             self._thread_pipe.close()
             while self.cleanups:  # e.g. an authenticator's thread, before the context ends

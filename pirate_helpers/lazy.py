@@ -18,7 +18,7 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, guard, receive
 from .faults import NONE, Faults
-from .security import LOOPBACK, HandshakeWatch, Join, KeyPair, Security
+from .security import LOOPBACK, ConnectionWatch, Join, KeyPair, Security
 from .trace import Trace, plural, show_bytes
 
 
@@ -158,7 +158,7 @@ class LazyServer(StrictEcho):
         self.endpoint = self.join_token.endpoint if self.join_token else bind
         self.binds = connect is None
         self.security = security
-        self.watch: HandshakeWatch | None = None
+        self.watch: ConnectionWatch | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -175,7 +175,7 @@ class LazyServer(StrictEcho):
             return rep
         router = self.socket(zmq.ROUTER)
         self.security.start(self.context, self.cleanups)
-        self.watch = HandshakeWatch(self.monitor, router, self.trace, self.name)
+        self.watch = ConnectionWatch(self.monitor, router, self.trace, self.name)
         self.endpoint = self.security.bind(router, self.endpoint, pause=self.pause)
         return router
 
@@ -206,6 +206,9 @@ class LazyServer(StrictEcho):
     def renew(self) -> None:
         if not self.binds:  # a ROUTER owes nobody a reply: not answering is the whole drop
             super().renew()
+
+
+SIGNAL_CHECK_S = 0.1  # the longest a foreground wait goes without Python seeing a signal
 
 
 class LazyPirateClient:
@@ -303,7 +306,9 @@ class LazyPirateClient:
             if self._actor is not None:
                 readable = req in self._actor.poll([req], left)
             else:
-                readable = bool(req.poll(max(1, int(left * 1000))))
+                # in slices: a signal (Ctrl-C, SIGTERM) that lands just before a blocking
+                # poll is only acted on when the poll returns
+                readable = bool(req.poll(max(1, int(min(left, SIGNAL_CHECK_S) * 1000))))
             if readable:
                 try:
                     reply = receive(req)
@@ -430,18 +435,19 @@ class SteadyLoad(Actor):
         return client.timeouts + client.mismatched - client.gave_up  # the last try: no retry
 
     def summary(self) -> dict:
-        """answered, retried, lost, and the latency of recent replies (ms: median, 95th)."""
+        """answered, retried, lost, mismatched (a reply that was not its request's echo:
+        retried, never taken), and the latency of recent replies (ms: median, 95th)."""
         recent = sorted(self.latencies)
 
         def percentile(p: float) -> float:
             return 1000 * recent[min(len(recent) - 1, int(p * len(recent)))] if recent else 0.0
 
         return {"answered": self.answered, "retried": self.retried, "lost": self.lost,
-                "median ms": percentile(0.5), "p95 ms": percentile(0.95),
-                "elapsed s": time.monotonic() - self.started_at}
+                "mismatched": self.client.mismatched, "median ms": percentile(0.5),
+                "p95 ms": percentile(0.95), "elapsed s": time.monotonic() - self.started_at}
 
     def summary_line(self) -> str:
         s = self.summary()
         return (f"{self.name}: {s['answered']} answered, {s['retried']} retried, {s['lost']} "
-                f"lost, latency {s['median ms']:.1f} ms median, {s['p95 ms']:.1f} ms p95, "
-                f"in {s['elapsed s']:.1f} s")
+                f"lost, {s['mismatched']} mismatched, latency {s['median ms']:.1f} ms median, "
+                f"{s['p95 ms']:.1f} ms p95, in {s['elapsed s']:.1f} s")

@@ -149,6 +149,7 @@ class QueueState:
                 worker = self.workers[identity] = TrackedWorker(identity, now)
                 self.late.pop(identity, None)
                 warning = self.names.add(identity)
+                self.notes.append(("join", f"{self.names[identity]} joined"))
                 if warning:
                     self.notes.append(("duplicate", warning))
             elif worker.request is not None:  # it reconnected: what it held is gone
@@ -449,13 +450,13 @@ class ParanoidQueue(TwoSidedQueue):
 
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
-        events = self.handshake_events
+        events = self.watch_events
         both, workers_only = (frontend, backend, *events), (backend, *events)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
-            self.read_handshakes(readable)
+            self.read_watches(readable)
             # one message per readable socket per pass: polling again is cheaper than the
             # exception a non-blocking read raises on an empty socket
             if backend in readable:

@@ -1,8 +1,10 @@
 """What every queue with a client side and a worker side shares: two ROUTERs, bound with
-the queue's security, their failed handshakes counted, and the join lines people paste.
+the queue's security, their failed handshakes and closed worker connections counted, and the
+join lines people paste.
 
 The Simple and Paranoid queues differ in their decisions, not in this; each calls
-`bind_both()` in its `setup()` and `read_handshakes()` in its loop.
+`bind_both()` in its `setup()`, polls `watch_events` beside its ROUTERs and calls
+`read_watches()` in its loop.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import zmq
 
 from .actor import Actor
 from .endpoints import LOCAL
-from .security import LOOPBACK, HandshakeWatch, Security
+from .security import LOOPBACK, ConnectionWatch, Security
 from .trace import Trace
 
 
@@ -23,7 +25,7 @@ class TwoSidedQueue(Actor):
         super().__init__(name, trace)
         self.frontend_endpoint, self.backend_endpoint = frontend, backend  # ports filled in
         self.security = security
-        self.watches: list[HandshakeWatch] = []
+        self.watches: list[ConnectionWatch] = []  # the frontend's, the backend's
 
     def bind_both(self) -> None:
         """Make and bind both ROUTERs (in the actor's thread). The backend hands a routing
@@ -36,7 +38,7 @@ class TwoSidedQueue(Actor):
         self.security.check(self.frontend_endpoint)
         self.security.check(self.backend_endpoint)
         self.security.start(self.context, self.cleanups)
-        self.watches = [HandshakeWatch(self.monitor, sock, self.trace, self.name)
+        self.watches = [ConnectionWatch(self.monitor, sock, self.trace, self.name)
                         for sock in (self.frontend, self.backend)]
         self.frontend_endpoint = self.security.bind(self.frontend, self.frontend_endpoint,
                                                     pause=self.pause)
@@ -44,17 +46,19 @@ class TwoSidedQueue(Actor):
                                                    pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
-        self.count_disconnects(self.backend)
 
     @property
-    def handshake_events(self) -> tuple[zmq.Socket, ...]:
+    def watch_events(self) -> tuple[zmq.Socket, ...]:
         """The monitor sockets the loop polls beside its ROUTERs."""
         return tuple(watch.events for watch in self.watches)
 
-    def read_handshakes(self, readable: set[zmq.Socket]) -> None:
+    def read_watches(self, readable: set[zmq.Socket]) -> None:
+        """Count the monitor events that arrived; a caller waiting on `changes` wakes."""
         for watch in self.watches:
             if watch.events in readable:
                 watch.read()
+                with self.changes:
+                    self.changes.notify_all()
 
     # -- read from any thread -------------------------------------------------------------
     @property
@@ -71,3 +75,12 @@ class TwoSidedQueue(Actor):
     def handshake_failures(self) -> int:
         """Peers that connected but failed the handshake (a wrong or missing key)."""
         return sum(watch.failed for watch in self.watches)
+
+    @property
+    def disconnects(self) -> int:
+        """Worker connections that libzmq saw close (a crash, a kill, a failed handshake)."""
+        return self.watches[1].disconnected if self.watches else 0
+
+    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until `count` worker connections have closed in all."""
+        return self.wait_until(lambda: self.disconnects >= count, timeout)

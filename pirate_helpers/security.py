@@ -13,7 +13,7 @@ as `&`, `<`, `|` and `^` that bash, PowerShell and cmd would each interpret).
 
 A wrong key looks exactly like a dead server to the peer (CURVE never answers a handshake it
 cannot decrypt), so the serving side counts failed handshakes from socket monitor events
-(`HandshakeWatch`): a rising count with no replies means "wrong key", a flat one "no route".
+(`ConnectionWatch`): a rising count with no replies means "wrong key", a flat one "no route".
 """
 
 from __future__ import annotations
@@ -300,23 +300,30 @@ class Security:
 LOOPBACK = Security()
 
 
-class HandshakeWatch:
-    """Counts peers that connected to a socket but failed its handshake (a wrong or missing
-    key, a NULL peer on a CURVE socket), from the socket's monitor events.
+class ConnectionWatch:
+    """Counts, from a socket's monitor events, the peers that connected but failed its
+    handshake (a wrong or missing key, a NULL peer on a CURVE socket) and the connections
+    that closed (a peer that crashed or was killed).
 
-    The actor polls `events` with its other sockets and hands it to `read` when readable.
+    libzmq keeps one monitor per socket (a second replaces the first), so both counts come
+    from this one. The actor polls `events` with its other sockets and calls `read` when
+    it is readable.
     """
 
     def __init__(self, monitor: Callable[[zmq.Socket, int], zmq.Socket], sock: zmq.Socket,
                  trace: Trace, owner: str):
-        self.events = monitor(sock, HANDSHAKE_FAILURES)
+        self.events = monitor(sock, HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED)
         self.trace, self.owner = trace, owner
-        self.failed = 0
+        self.failed = self.disconnected = 0
 
     def read(self) -> None:
-        """Count what arrived, and trace it (a view waiting on the trace wakes up)."""
+        """Count what arrived, and trace failed handshakes (a view waiting on the trace
+        wakes up)."""
         while self.events.get(zmq.EVENTS) & zmq.POLLIN:
-            if recv_monitor_message(self.events)["event"] & HANDSHAKE_FAILURES:
+            event = recv_monitor_message(self.events)["event"]
+            if event & HANDSHAKE_FAILURES:
                 self.failed += 1
                 self.trace.add(self.owner, "handshake-failed", "a peer with a wrong or "
                                f"missing key ({self.failed} in all)")
+            elif event == zmq.EVENT_DISCONNECTED:
+                self.disconnected += 1

@@ -186,11 +186,11 @@ class SimplePirateQueue(TwoSidedQueue):
         self.bind_both()
 
     def run(self) -> None:
-        watched = [self.frontend, self.backend, *self.handshake_events]
+        watched = [self.frontend, self.backend, *self.watch_events]
         while True:
             readable = self.poll(watched, None)
             with self.changes:
-                self.read_handshakes(readable)
+                self.read_watches(readable)
                 for sock, handle in ((self.backend, self._from_worker),
                                      (self.frontend, self._from_client)):
                     if sock in readable:

@@ -48,7 +48,8 @@ def test_lazy_client_forever_keeps_a_live_summary_and_exits_on_signals():
         for signum, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
             client = Role("lazy-client", "--join", join, "--name", "carol", "--forever",
                           "--rate", "100", "--summary-ms", "100")
-            client.expect(r"live: carol: [1-9]\d* answered, 0 retried, 0 lost, latency")
+            client.expect(r"live: carol: [1-9]\d* answered, 0 retried, 0 lost, 0 mismatched, "
+                          "latency")
             client.process.send_signal(signum)
             assert client.stop() == status
             final = client.expect(r"stopped: carol: (\d+) answered", timeout=2)

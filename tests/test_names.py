@@ -49,7 +49,7 @@ def test_the_queue_state_tracks_two_workers_of_one_name_and_notes_it_once():
     state.on_worker_message([b, PPP_READY], 0.0)
     state.on_worker_message([b, PPP_READY], 0.5)  # a reconnection is not a new duplicate
     assert set(state.ready) == {a, b}
-    assert [kind for kind, _ in state.notes] == ["duplicate"]
+    assert [kind for kind, _ in state.notes] == ["join", "join", "duplicate"]
 
 
 def test_a_purged_worker_whose_heartbeat_comes_late_is_named_with_both_intervals():
@@ -82,14 +82,6 @@ def test_a_frozen_worker_heartbeating_at_our_rate_again_is_not_called_mismatched
     assert [kind for kind, _ in state.notes] == ["reject"] * 3
 
 
-def all_lines(role: Role) -> list[str]:
-    """Every stdout line of a stopped role."""
-    lines = list(role.seen)
-    while not role.lines.empty():
-        lines.append(role.lines.get())
-    return lines
-
-
 @pytest.mark.parametrize("kind", ["paranoid", "simple"])
 def test_two_workers_given_one_name_both_serve_and_neither_reconnects(kind):
     beat = ["--heartbeat-ms", "100"] if kind == "paranoid" else []
@@ -107,10 +99,10 @@ def test_two_workers_given_one_name_both_serve_and_neither_reconnects(kind):
             codes = [worker.stop() for worker in workers]
         assert codes == [0, 0]
         assert queue.stop() == 0
-    assert sum("duplicate" in line for line in all_lines(queue)) == 1, "warned once"
+    assert sum("duplicate" in line for line in queue.all_lines()) == 1, "warned once"
     served = []
     for worker in workers:
-        lines = all_lines(worker)
+        lines = worker.all_lines()
         assert not any("reconnect" in line or "backoff" in line for line in lines), lines
         served += [int(m.group(1)) for line in lines if (m := re.search(r"served (\d+)", line))]
     assert len(served) == 2 and all(n > 0 for n in served) and sum(served) == 10, served

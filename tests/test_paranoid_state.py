@@ -86,7 +86,7 @@ def test_a_silent_worker_is_purged_after_liveness_intervals_and_its_request_requ
     state.tick(3.0)  # w1: silent for 3 x 1 s
     assert set(state.workers) == {b"w2"}
     assert sent_requests(state) == [(b"w2", request(b"a"))]
-    assert [kind for kind, _ in state.notes] == ["purge", "requeue"]
+    assert [kind for kind, _ in state.notes] == ["join", "join", "purge", "requeue"]
     assert list(state.purged) == [b"w1"] and state.requeued == 1 and state.answered == 0
     state.on_worker_message([b"w2", b"c1", b"", b"a"], 3.1)
     assert state.answered == 1

@@ -1,5 +1,6 @@
 """Who may join a serving socket: loopback by default, CURVE or an explicit --insecure."""
 
+import contextlib
 import re
 import socket
 import time
@@ -18,6 +19,7 @@ from pirate_helpers.security import (
     advertised,
     is_loopback,
 )
+from pirate_helpers.simple import SimplePirateQueue
 
 SERVING = {"lazy-server": "--bind", "simple-queue": "--frontend", "paranoid-queue": "--backend"}
 
@@ -124,6 +126,31 @@ def test_no_key_and_a_wrong_key_never_get_a_reply_and_are_counted():
         assert server.received == 0, "a request got past the handshake"
         with LazyPirateClient(server.join_clients, timeout=2) as client:  # the right key works
             assert client.request(b"ok") == [b"ok"]
+
+
+@pytest.mark.parametrize("queue_class", [SimplePirateQueue, ParanoidQueue])
+def test_strangers_on_the_workers_side_get_no_request_and_are_counted(queue_class):
+    """The backend's failed handshakes count too (its disconnect monitor once replaced them)."""
+    with queue_class("curved", security=Security.curve()) as queue:
+        context = zmq.Context()
+        context.linger = 0
+        strangers = []
+        try:
+            for n, server_key in enumerate((None, KeyPair.generate().public), start=1):
+                stranger = context.socket(zmq.DEALER)
+                stranger.reconnect_ivl = -1  # one attempt: exactly one failure
+                Join(queue.backend_endpoint, server_key).connect(stranger)
+                with contextlib.suppress(zmq.Again):  # refused already: no connection left
+                    stranger.send(b"\x01", zmq.NOBLOCK)  # READY: give me work
+                strangers.append(stranger)
+                assert queue.wait_until(lambda n=n: queue.handshake_failures == n, 5), n
+                assert queue.wait_for_disconnects(n), "a failed handshake closes the connection"
+            with LazyPirateClient(queue.join_clients, timeout=0.3, retries=1) as client:
+                with pytest.raises(ServerUnavailable):
+                    client.request(b"for a stranger?")
+            assert not any(stranger.poll(0) for stranger in strangers)
+        finally:
+            context.destroy()
 
 
 def test_allow_admits_only_the_clients_whose_keys_are_in_the_folder(tmp_path):

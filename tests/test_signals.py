@@ -19,10 +19,9 @@ LONG_WORK = ("--work-ms", "20000")
 def stopped_in_time(role: Role, signum: int = signal.SIGTERM) -> int:
     started = time.monotonic()
     role.process.send_signal(signum)
-    status = role.process.wait(10)
+    status = role.stop(signum=None)
     took = time.monotonic() - started
     assert took < STOP_WITHIN_S, f"{role.args} took {took:.2f} s to stop"
-    role.stop()
     assert "Traceback" not in role.stderr, role.stderr
     return status
 
@@ -108,3 +107,21 @@ def test_lazy_client_prints_its_summary_and_exits_128_plus_the_signal(signum, st
             client.expect(r"lazy-client -> \S+\s+send\s+\S+:1")  # NAME:1
             assert stopped_in_time(client, signum) == status
             assert client.expect(r"lazy-client: stopped: 0 of 10 answered, 0 timeouts")
+
+
+@pytest.mark.parametrize(("args", "status"), [(("paranoid-queue",), 0),
+                                              (("lazy-client", "--forever"), 130)],
+                         ids=["queue", "steady-load"])
+def test_a_double_ctrl_c_stops_as_cleanly_as_one(args, status):
+    """People press Ctrl-C twice; the second must not wedge or break the first's stop."""
+    with Role("lazy-server", "--quiet") as server:
+        join = server.expect(r"join \(clients\): (\S+)").group(1)
+        load = "--forever" in args
+        role = Role(*args, *(("--join", join, "--summary-ms", "50") if load else ()))
+        role.expect(r"live: .* answered" if load else r"join \(workers\)")
+        started = time.monotonic()
+        role.process.send_signal(signal.SIGINT)
+        role.process.send_signal(signal.SIGINT)
+        assert role.stop(signum=None) == status
+        assert time.monotonic() - started < STOP_WITHIN_S
+        assert "Traceback" not in role.stderr, role.stderr

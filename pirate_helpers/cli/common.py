@@ -124,6 +124,26 @@ def exit_status(stop: BaseException) -> int:
     return 128 + (signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT)
 
 
+class StopSignals:
+    """SIGINT and SIGTERM, noted for a role's main loop to see.
+
+    The handler only appends to a list: one that set a `threading.Event` could deadlock
+    when a second signal (a double Ctrl-C) lands while the main thread, inside that Event's
+    `wait`, holds its lock. The loop checks between short sleeps, which a signal cuts short.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda signum, _: self.received.append(signum))
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s; True once a signal has arrived."""
+        if not self.received:
+            time.sleep(timeout)
+        return bool(self.received)
+
+
 def raise_on_sigterm() -> None:
     """Make SIGTERM raise `Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
 
@@ -140,13 +160,11 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
     (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
     `view` makes a live view (a terminal table) shown below the announced lines.
 
-    The signal only sets an event: raising inside a thread join can leave the thread looking
-    finished while it still runs. The handlers are in place before the endpoints are
-    announced, so a SIGTERM sent as soon as they appear is never lost.
+    The signal is only noted (`StopSignals`): raising inside a thread join can leave the
+    thread looking finished while it still runs. The handlers are in place before the
+    endpoints are announced, so a SIGTERM sent as soon as they appear is never lost.
     """
-    stop_requested = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop_requested.set())
+    signals = StopSignals()
     for line in announce:
         say(role_name, line)
     live = view().__enter__() if view is not None else None
@@ -156,7 +174,7 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
                 log.tick()
             if live is not None:
                 live.refresh()
-            if stop_requested.wait(0.2):
+            if signals.wait(0.2):
                 say(role_name, "stopping")
                 break
     finally:

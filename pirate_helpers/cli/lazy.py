@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 
 from ..endpoints import LOCAL
 from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
 from .common import (
+    StopSignals,
     Terminated,
     exit_status,
     join_lines,
@@ -114,15 +113,7 @@ def steady_load(args: argparse.Namespace) -> int:
     on a terminal, one line per refresh otherwise), and the final one on the way out."""
     if args.forever:
         args.quiet = True  # a line per message would bury the live summary
-    received: list[int] = []
-    stop = threading.Event()
-
-    def on_signal(signum: int, _: object) -> None:
-        received.append(signum)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
+    signals = StopSignals()
     load = SteadyLoad(args.join, args.name, rate=args.rate or 10.0,
                       requests=None if args.forever else args.requests,
                       timeout=args.timeout_ms / 1000, retries=args.retries,
@@ -132,7 +123,7 @@ def steady_load(args: argparse.Namespace) -> int:
     every = args.summary_ms / 1000
     next_summary = time.monotonic() + every
     try:
-        while load.running and not stop.wait(min(0.05, every)):
+        while load.running and not signals.wait(min(0.05, every)):
             if time.monotonic() < next_summary:
                 continue
             next_summary += every
@@ -144,8 +135,8 @@ def steady_load(args: argparse.Namespace) -> int:
         load.stop()
     if in_place:
         print()
-    if received:
+    if signals.received:
         say("lazy-client", f"stopped: {load.summary_line()}")
-        return 128 + received[0]
+        return 128 + signals.received[0]
     say("lazy-client", load.summary_line())
     return 0 if load.lost == 0 else 2

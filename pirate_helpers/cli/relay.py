@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import queue
-import signal
 import sys
 import threading
 
 from ..endpoints import LOCAL
 from ..relay import Relay
 from ..security import is_loopback
-from .common import UsageError, make_trace, role, say, warn_if_public
+from .common import StopSignals, UsageError, make_trace, role, say, warn_if_public
 from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
 
 COMMANDS = "cut, heal, latency MS, reset, status"
@@ -76,15 +75,13 @@ def relay_role(args: argparse.Namespace) -> int:
                   trace=make_trace(args))
     relay.start()
     warn_if_public("relay", relay.endpoint)
-    stop_requested = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop_requested.set())
+    signals = StopSignals()
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_read_lines, args=(lines,), daemon=True).start()
     say("relay", f"listening on {relay.endpoint} (carrying to {args.target})")
     say("relay", f"type: {COMMANDS}")
     try:
-        while relay.running and not stop_requested.is_set():
+        while relay.running and not signals.received:
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:

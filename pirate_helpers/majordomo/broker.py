@@ -9,7 +9,7 @@ import zmq
 
 from ..actor import Actor
 from ..endpoints import LOCAL, receive
-from ..security import LOOPBACK, HandshakeWatch, Security
+from ..security import LOOPBACK, ConnectionWatch, Security
 from ..trace import Trace
 from .guide import GuideMajordomoState
 from .protocol import MDPW, MDPW2, WORKER_HEADERS, describe, peer_name
@@ -42,7 +42,7 @@ class MajordomoBroker(Actor):
     ) -> None:
         super().__init__(name, trace)
         self.security = security
-        self.watch: HandshakeWatch | None = None
+        self.watch: ConnectionWatch | None = None
         self.bind_at = bind
         self.endpoint = ""
         self.trace_messages = trace_messages
@@ -54,7 +54,7 @@ class MajordomoBroker(Actor):
         self.router.router_mandatory = 1
         self.security.check(self.bind_at)
         self.security.start(self.context, self.cleanups)
-        self.watch = HandshakeWatch(self.monitor, self.router, self.trace, self.name)
+        self.watch = ConnectionWatch(self.monitor, self.router, self.trace, self.name)
         self.endpoint = self.security.bind(self.router, self.bind_at, pause=self.pause)
         self.trace.name_endpoint(self.endpoint, self.name)
 
