@@ -1,24 +1,71 @@
 """A classroom with real hosts: Linux network namespaces joined by veth links.
 
-The queue runs in one namespace, each student in another, joining over CURVE; one student's
-link is taken down (a real partition: no TCP close). Needs root and `ip netns`; skipped with
-the reason otherwise. Traffic stays inside the namespaces this test makes, removed after.
+The queue runs in one namespace (the instructor's laptop), 30 workers and 10 clients in ten
+others (the students' laptops), all joining over CURVE with the queue's join lines. Under a
+steady load: a peer with no key and one with a wrong key say READY and wait for work; six
+workers are SIGKILLed and started again; one student's link is taken down (a real partition:
+no TCP close) and brought back. Nothing may be lost or mismatched, the cut-off workers must be
+purged within liveness x interval, and the two strangers must never get a request, each
+counted as one failed handshake.
+
+Needs root and `ip netns`; skipped with the reason otherwise. The addresses are from
+198.18.0.0/15 (set aside for benchmarks, RFC 2544) and exist only inside the namespaces this
+test makes; every namespace (and with it every veth) is removed after.
 """
 
 from __future__ import annotations
 
 import os
-import queue as queues
 import re
 import shutil
+import signal
 import subprocess
-import sys
-import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+import zmq
+from processes import Role
 
-PREFIX = f"pq{os.getpid() % 10000}"
+INTERVAL_MS, LIVENESS = 200, 3
+SILENCE_S = LIVENESS * INTERVAL_MS / 1000  # what a cut-off worker is purged after
+SLACK_S = 0.25  # a loaded 2-core machine's scheduling, and reading the queue's log line
+STUDENTS, WORKERS_EACH = 10, 3
+CUT_OFF = 10  # this student's link goes down; no client runs there, so none can be cut off
+CLIENTS = [1, 1, 2, 3, 4, 5, 6, 7, 8, 9]  # the student namespace of each of the 10 clients
+KILLED = [(1, 1), (3, 2), (4, 3), (6, 1), (8, 2), (9, 3)]  # (student, worker): SIGKILLed
+PREFIX = f"pc{os.getpid() % 10000}"
+
+BEAT = ("--heartbeat-ms", str(INTERVAL_MS), "--liveness", str(LIVENESS))
+BACKOFF = ("--reconnect-min-ms", "200", "--reconnect-max-ms", "800")
+
+STRANGER = """
+import signal, sys, zmq
+stopped = []
+signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+endpoint, server_key = sys.argv[1], sys.argv[2:]
+context = zmq.Context()
+context.linger = 0
+dealer = context.socket(zmq.DEALER)
+dealer.reconnect_ivl = -1  # one handshake attempt: exactly one failure for the queue to count
+if server_key:  # a well-formed CURVE key, but not the queue's
+    dealer.curve_serverkey = server_key[0].encode()
+    dealer.curve_publickey, dealer.curve_secretkey = zmq.curve_keypair()
+dealer.connect(endpoint)
+try:
+    dealer.send(b"\\x01", zmq.NOBLOCK)  # READY: give me work
+except zmq.Again:
+    pass  # refused already: no connection is left to say it on
+print("waiting for work", flush=True)
+received = 0
+while not stopped:
+    if dealer.poll(100):
+        dealer.recv_multipart()
+        received += 1
+print(f"received {received}", flush=True)
+"""
 
 
 def ip(*args: str, namespace: str | None = None) -> None:
@@ -27,103 +74,175 @@ def ip(*args: str, namespace: str | None = None) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=10)
 
 
+@dataclass
+class Classroom:
+    """The namespaces: `queue`, and `students[n]` for n in 1..STUDENTS, each with its own link
+    to the queue's namespace; `address(n)` is the queue's address as student n reaches it."""
+
+    queue: str
+    students: dict[int, str]
+
+    @staticmethod
+    def address(n: int) -> str:
+        return f"198.18.{n}.1"
+
+    @staticmethod
+    def link(n: int) -> str:
+        return f"{PREFIX}v{n}q"  # the queue's end of student n's link
+
+    def cut(self, n: int) -> None:
+        ip("link", "set", self.link(n), "down", namespace=self.queue)
+
+    def heal(self, n: int) -> None:
+        ip("link", "set", self.link(n), "up", namespace=self.queue)
+
+
 @pytest.fixture
-def classroom():
-    """Namespaces `q` (the queue), `s1` and `s2` (students), linked q<->s1 and q<->s2."""
+def classroom() -> Iterator[Classroom]:
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("needs root and iproute2's `ip netns`")
+    names = [f"{PREFIX}q"] + [f"{PREFIX}s{n}" for n in range(1, STUDENTS + 1)]
     made: list[str] = []
     try:
-        for role in ("q", "s1", "s2"):
-            ip("netns", "add", f"{PREFIX}{role}")
-            made.append(f"{PREFIX}{role}")
-            ip("link", "set", "lo", "up", namespace=f"{PREFIX}{role}")
-    except subprocess.CalledProcessError as error:
-        for namespace in made:
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
-        pytest.skip(f"cannot make network namespaces here: {error.stderr.decode().strip()}")
-    q = f"{PREFIX}q"
-    try:
-        for n in (1, 2):
-            student, near, far = f"{PREFIX}s{n}", f"{PREFIX}v{n}q", f"{PREFIX}v{n}s"
-            ip("link", "add", near, "netns", q, "type", "veth", "peer", "name", far,
-               "netns", student)
-            ip("addr", "add", f"10.77.{n}.1/24", "dev", near, namespace=q)
-            ip("addr", "add", f"10.77.{n}.2/24", "dev", far, namespace=student)
-            ip("link", "set", near, "up", namespace=q)
+        try:
+            for namespace in names:
+                ip("netns", "add", namespace)
+                made.append(namespace)
+                ip("link", "set", "lo", "up", namespace=namespace)
+        except subprocess.CalledProcessError as error:
+            pytest.skip(f"cannot make network namespaces here: {error.stderr.decode().strip()}")
+        room = Classroom(names[0], dict(enumerate(names[1:], start=1)))
+        for n, student in room.students.items():
+            far = f"{PREFIX}v{n}s"
+            ip("link", "add", room.link(n), "netns", room.queue, "type", "veth", "peer",
+               "name", far, "netns", student)
+            ip("addr", "add", f"{room.address(n)}/24", "dev", room.link(n), namespace=room.queue)
+            ip("addr", "add", f"198.18.{n}.2/24", "dev", far, namespace=student)
+            ip("link", "set", room.link(n), "up", namespace=room.queue)
             ip("link", "set", far, "up", namespace=student)
-        yield {"queue": q, "s1": f"{PREFIX}s1", "s2": f"{PREFIX}s2"}
+        yield room
     finally:
         for namespace in made:  # deleting a namespace deletes its veth ends too
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
 
 
-class NsRole:
-    """A `pirate` role inside a namespace; stdout lines arrive on a queue."""
+def worker_name(n: int, k: int) -> str:
+    """Two students both pick `alice`, as they do."""
+    return "alice" if k == 1 and n in (1, 2) else f"s{n}w{k}"
 
-    def __init__(self, namespace: str, *args: str) -> None:
-        self.process = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-m", "pirate_helpers", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queues.Queue[str] = queues.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
 
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
+def wait_for_names(queue: Role, kind: str, names: list[str], timeout: float) -> dict[str, float]:
+    """Wait until the queue has logged a `kind` event (join, purge, ...) naming each of
+    `names` (a shown name may carry `#2`); returns when each was read (time.monotonic)."""
+    waiting, seen = Counter(names), {}
+    deadline = time.monotonic() + timeout
+    while +waiting:
+        left = deadline - time.monotonic()
+        name = queue.expect(rf"\s{kind}\s+([^\s#]+)(#\d+)?\s", timeout=max(0.0, left)).group(1)
+        if waiting[name] > 0:
+            waiting[name] -= 1
+            seen[name] = time.monotonic()
+    return seen
 
-    def expect(self, pattern: str, timeout: float = 15) -> re.Match:
+
+def wait_for_progress(clients: dict[str, Role], timeout: float = 15) -> dict[str, int]:
+    """Wait until every client's live line shows more answered than its last one read."""
+    before = {name: answered(client) for name, client in clients.items()}
+    for name, client in clients.items():
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queues.Empty:
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            now = int(client.expect(rf"live: {name}: (\d+) answered", timeout=left).group(1))
+            if now > before[name]:
                 break
-            self.seen.append(line)
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r}: {self.seen[-20:]}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(10)
-        finally:
-            self.process.kill()
+    return {name: answered(client) for name, client in clients.items()}
 
 
-def test_a_cut_off_student_is_purged_in_time_and_nothing_is_lost(classroom):
-    interval_ms, liveness = 100, 3
-    beat = ["--heartbeat-ms", str(interval_ms), "--liveness", str(liveness)]
-    roles: list[NsRole] = []
+def answered(client: Role) -> int:
+    """The newest answered count a steady-load client has printed (0 before its first)."""
+    counts = [m.group(1) for line in client.all_lines()
+              if (m := re.search(r"live: \S+: (\d+) answered", line))]
+    return int(counts[-1]) if counts else 0
+
+
+def test_a_classroom_rides_out_strangers_kills_and_a_partition(classroom):
+    roles: list[Role] = []
+
+    def start(n: int, *args: str, code: str | None = None) -> Role:
+        roles.append(Role(*args, namespace=classroom.students[n], code=code))
+        return roles[-1]
+
+    def start_worker(n: int, k: int) -> Role:
+        return start(n, "paranoid-worker", "--name", worker_name(n, k), "--quiet", *BEAT,
+                     *BACKOFF, "--work-ms", "20", "--join",
+                     f"tcp://{classroom.address(n)}:5556/{key}")
+
     try:
-        queue = NsRole(classroom["queue"], "paranoid-queue", "--curve", "--quiet",
-                       "--frontend", "tcp://*:5555", "--backend", "tcp://*:5556", *beat)
+        queue = Role("paranoid-queue", "--curve", "--quiet", "--frontend", "tcp://*:5555",
+                     "--backend", "tcp://*:5556", *BEAT, namespace=classroom.queue)
         roles.append(queue)
         key = queue.expect(r"join \(workers\): \S+/([0-9a-f]{64})").group(1)
-        for n, name in ((1, "alice"), (2, "bob")):
-            roles.append(NsRole(classroom[f"s{n}"], "paranoid-worker", "--name", name,
-                                "--join", f"tcp://10.77.{n}.1:5556/{key}", "--quiet", *beat))
-        load = NsRole(classroom["s1"], "lazy-client", "--name", "load", "--forever",
-                      "--rate", "50", "--timeout-ms", "500", "--retries", "5",
-                      "--summary-ms", "200", "--join", f"tcp://10.77.1.1:5555/{key}")
-        roles.append(load)
-        load.expect(r"live: load: [1-9]\d* answered")
-        stranger = NsRole(classroom["s2"], "lazy-client", "--requests", "1",
-                          "--timeout-ms", "300", "--retries", "1", "--quiet",
-                          "--join", "tcp://10.77.2.1:5555")  # no key
-        assert stranger.process.wait(10) == 2, "a peer without the key never gets a reply"
+        workers = {(n, k): start_worker(n, k)
+                   for n in range(1, STUDENTS + 1) for k in range(1, WORKERS_EACH + 1)}
+        wait_for_names(queue, "join", [worker_name(*nk) for nk in workers], timeout=30)
+
+        # strangers: READY from a peer with no key and from one with a wrong key
+        strangers = [start(5, f"tcp://{classroom.address(5)}:5556", code=STRANGER),
+                     start(5, f"tcp://{classroom.address(5)}:5556",
+                           zmq.curve_keypair()[0].decode(), code=STRANGER)]
+        queue.expect(r"handshake-failed .*\(2 in all\)")
+
+        clients = {}
+        for c, n in enumerate(CLIENTS, start=1):
+            name = f"s{n}c{c}"
+            clients[name] = start(n, "lazy-client", "--name", name, "--forever", "--rate",
+                                  "20", "--timeout-ms", "1000", "--retries", "5",
+                                  "--summary-ms", "250",
+                                  "--join", f"tcp://{classroom.address(n)}:5555/{key}")
+        wait_for_progress(clients)
+
+        # six workers SIGKILLed under load (their connections close), then started again
+        for nk in KILLED:
+            workers[nk].process.send_signal(signal.SIGKILL)
+            assert workers[nk].stop() == -signal.SIGKILL
+        killed = [worker_name(*nk) for nk in KILLED]
+        workers.update({nk: start_worker(*nk) for nk in KILLED})
+        wait_for_names(queue, "join", killed, timeout=15)
+        wait_for_progress(clients)
+
+        # a partition: the cut-off student's link goes down, nothing closes
+        cut_off = [worker_name(CUT_OFF, k) for k in range(1, WORKERS_EACH + 1)]
         cut_at = time.monotonic()
-        ip("link", "set", f"{PREFIX}v2q", "down", namespace=classroom["queue"])
-        queue.expect(r"purge\s+bob silent", timeout=10)
-        purged_after = time.monotonic() - cut_at
-        assert purged_after <= liveness * interval_ms / 1000 + 1.0, purged_after
-        load.expect(r"live: load: \d+ answered")  # the load goes on with alice alone
-        assert load.stop() == 143
-        final = load.expect(r"stopped: load: (\d+) answered, (\d+) retried, (\d+) lost")
-        assert int(final.group(1)) > 0 and final.group(3) == "0", final.group(0)
+        classroom.cut(CUT_OFF)
+        purged_at = wait_for_names(queue, "purge", cut_off, timeout=5)
+        after = {name: at - cut_at for name, at in purged_at.items()}
+        assert all(SILENCE_S - INTERVAL_MS / 1000 - SLACK_S <= s <= SILENCE_S + SLACK_S
+                   for s in after.values()), f"purged after {after} (limit {SILENCE_S} s)"
+        wait_for_progress(clients)
+        classroom.heal(CUT_OFF)
+        wait_for_names(queue, "join", cut_off, timeout=10)
+        wait_for_progress(clients)
+
+        for client in clients.values():
+            client.process.send_signal(signal.SIGTERM)
+        for name, client in clients.items():
+            assert client.stop(signum=None) == 128 + signal.SIGTERM, client.stderr
+            final = client.expect(rf"stopped: {name}: (\d+) answered, \d+ retried, (\d+) "
+                                  r"lost, (\d+) mismatched")
+            assert int(final.group(1)) > 0 and final.group(2, 3) == ("0", "0"), final.group(0)
+        for stranger in strangers:
+            assert stranger.stop() == 0
+            stranger.expect(r"received 0$")
+        for worker in workers.values():
+            assert worker.stop() == 0, worker.stderr
+        assert queue.stop() == 0, queue.stderr
+        log = queue.all_lines()
+        failed = [int(m.group(1)) for line in log
+                  if (m := re.search(r"handshake-failed.*\((\d+) in all\)", line))]
+        assert max(failed) == 2, "only the two strangers failed their handshakes"
+        assert sum("two workers are named 'alice'" in line for line in log) == 1, "warned once"
+        assert not [line for line in log if re.search(r"\smismatch\s", line)], \
+            "every worker heartbeats at the queue's interval"
     finally:
         for role in reversed(roles):
             role.stop()
