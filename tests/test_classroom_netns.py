@@ -8,23 +8,19 @@ no TCP close) and brought back. Nothing may be lost or mismatched, the cut-off w
 purged within liveness x interval, and the two strangers must never get a request, each
 counted as one failed handshake.
 
-Needs root and `ip netns`; skipped with the reason otherwise. The addresses are from
-198.18.0.0/15 (set aside for benchmarks, RFC 2544) and exist only inside the namespaces this
-test makes; every namespace (and with it every veth) is removed after.
+Needs root and `ip netns` (`netns.py`); skipped with the reason otherwise. Traffic stays
+inside the namespaces this test makes, all removed after.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+import netns
 import pytest
 import zmq
 from processes import Role
@@ -36,7 +32,6 @@ STUDENTS, WORKERS_EACH = 10, 3
 CUT_OFF = 10  # this student's link goes down; no client runs there, so none can be cut off
 CLIENTS = [1, 1, 2, 3, 4, 5, 6, 7, 8, 9]  # the student namespace of each of the 10 clients
 KILLED = [(1, 1), (3, 2), (4, 3), (6, 1), (8, 2), (9, 3)]  # (student, worker): SIGKILLed
-PREFIX = f"pc{os.getpid() % 10000}"
 
 BEAT = ("--heartbeat-ms", str(INTERVAL_MS), "--liveness", str(LIVENESS))
 BACKOFF = ("--reconnect-min-ms", "200", "--reconnect-max-ms", "800")
@@ -68,62 +63,13 @@ print(f"received {received}", flush=True)
 """
 
 
-def ip(*args: str, namespace: str | None = None) -> None:
-    command = ["ip", *args] if namespace is None else ["ip", "netns", "exec", namespace,
-                                                        "ip", *args]
-    subprocess.run(command, check=True, capture_output=True, timeout=10)
-
-
-@dataclass
-class Classroom:
-    """The namespaces: `queue`, and `students[n]` for n in 1..STUDENTS, each with its own link
-    to the queue's namespace; `address(n)` is the queue's address as student n reaches it."""
-
-    queue: str
-    students: dict[int, str]
-
-    @staticmethod
-    def address(n: int) -> str:
-        return f"198.18.{n}.1"
-
-    @staticmethod
-    def link(n: int) -> str:
-        return f"{PREFIX}v{n}q"  # the queue's end of student n's link
-
-    def cut(self, n: int) -> None:
-        ip("link", "set", self.link(n), "down", namespace=self.queue)
-
-    def heal(self, n: int) -> None:
-        ip("link", "set", self.link(n), "up", namespace=self.queue)
-
-
 @pytest.fixture
-def classroom() -> Iterator[Classroom]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("needs root and iproute2's `ip netns`")
-    names = [f"{PREFIX}q"] + [f"{PREFIX}s{n}" for n in range(1, STUDENTS + 1)]
-    made: list[str] = []
+def classroom() -> Iterator[netns.Classroom]:
     try:
-        try:
-            for namespace in names:
-                ip("netns", "add", namespace)
-                made.append(namespace)
-                ip("link", "set", "lo", "up", namespace=namespace)
-        except subprocess.CalledProcessError as error:
-            pytest.skip(f"cannot make network namespaces here: {error.stderr.decode().strip()}")
-        room = Classroom(names[0], dict(enumerate(names[1:], start=1)))
-        for n, student in room.students.items():
-            far = f"{PREFIX}v{n}s"
-            ip("link", "add", room.link(n), "netns", room.queue, "type", "veth", "peer",
-               "name", far, "netns", student)
-            ip("addr", "add", f"{room.address(n)}/24", "dev", room.link(n), namespace=room.queue)
-            ip("addr", "add", f"198.18.{n}.2/24", "dev", far, namespace=student)
-            ip("link", "set", room.link(n), "up", namespace=room.queue)
-            ip("link", "set", far, "up", namespace=student)
-        yield room
-    finally:
-        for namespace in made:  # deleting a namespace deletes its veth ends too
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+        with netns.classroom(STUDENTS) as room:
+            yield room
+    except netns.Unavailable as why:
+        pytest.skip(str(why))
 
 
 def worker_name(n: int, k: int) -> str:
