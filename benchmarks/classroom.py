@@ -197,13 +197,14 @@ def main() -> None:
                 print(f"  measured {place.name}, {'CURVE' if curve else 'plain'}", flush=True)
     baseline = statistics.median(results[0].rates)
     print()
-    print("| hosts | security | replies/s | vs plain loopback | purged after (median, max) |")
+    print("| hosts | security | replies/s (min-max) | vs plain loopback | purged after "
+          "(median, max) |")
     print("|---|---|---|---|---|")
     for result in results:
         rate = statistics.median(result.rates)
         print(f"| {result.network} | {'CURVE' if result.curve else 'plain'} | {rate:.0f} "
-              f"| {rate / baseline:.2f} | {statistics.median(result.purges):.3f} s, "
-              f"{max(result.purges):.3f} s |")
+              f"({min(result.rates):.0f}-{max(result.rates):.0f}) | {rate / baseline:.2f} | "
+              f"{statistics.median(result.purges):.3f} s, {max(result.purges):.3f} s |")
 
 
 if __name__ == "__main__":
