@@ -129,7 +129,7 @@ class StopSignals:
 
     The handler only appends to a list: one that set a `threading.Event` could deadlock
     when a second signal (a double Ctrl-C) lands while the main thread, inside that Event's
-    `wait`, holds its lock. The loop checks between short sleeps, which a signal cuts short.
+    `wait`, holds its lock. The loop checks the list between short sleeps instead.
     """
 
     def __init__(self) -> None:
