@@ -100,6 +100,9 @@ def test_two_workers_given_one_name_both_serve_and_neither_reconnects(kind):
         assert codes == [0, 0]
         assert queue.stop() == 0
     assert sum("duplicate" in line for line in queue.all_lines()) == 1, "warned once"
+    joined = [m.group(1) for line in queue.all_lines()
+              if (m := re.search(r"\sjoin\s+(\S+) joined$", line))]
+    assert sorted(joined) == ["alice", "alice#2"], "each logged once as it joined"
     served = []
     for worker in workers:
         lines = worker.all_lines()
