@@ -100,6 +100,12 @@ def test_a_request_for_a_service_nobody_offers_yet_waits_then_goes_to_its_first_
     assert requests_sent(state) == [(b"w2", [b"c1", b"", b"x"])] and state.queued == 0
 
 
+
+def test_notes_name_peers_as_every_queue_does_utf8_as_text_random_ids_in_hex():
+    state = broker(("josé".encode(), "café".encode()), (b"\x00\x8b\x45", b"echo"))
+    assert [detail for kind, detail in state.notes if kind == "ready"] == [
+        "josé offers café", "008b45 offers echo"]
+
 # -- heartbeats and expiry -----------------------------------------------------------------
 def test_heartbeats_go_to_every_worker_busy_or_not_on_schedule_without_traffic():
     state = broker((b"w1", b"s"), (b"w2", b"s"))

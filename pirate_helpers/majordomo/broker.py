@@ -10,9 +10,9 @@ import zmq
 from ..actor import Actor
 from ..endpoints import LOCAL, receive
 from ..security import LOOPBACK, ConnectionWatch, Security
-from ..trace import Trace
+from ..trace import Trace, show_identity
 from .guide import GuideMajordomoState
-from .protocol import MDPW, MDPW2, WORKER_HEADERS, describe, peer_name
+from .protocol import MDPW, MDPW2, WORKER_HEADERS, describe
 from .state import BrokerState
 
 BATCH = 64  # messages read per pass before timers get a look
@@ -76,7 +76,7 @@ class MajordomoBroker(Actor):
                     else:
                         if self.trace_messages and frames[2:3] in ([MDPW], [MDPW2]):
                             self.trace.add(self.name, "recv", describe(frames[1:]),
-                                           peer=peer_name(frames[0]))
+                                           peer=show_identity(frames[0]))
                         state.on_message(frames, now)
                     self._flush(now)
                     if not router.get(zmq.EVENTS) & zmq.POLLIN:
@@ -109,7 +109,7 @@ class MajordomoBroker(Actor):
                     continue
                 if self.trace_messages and message[2] in WORKER_HEADERS:
                     self.trace.add(self.name, "send", describe(message[1:]),
-                                   peer=peer_name(message[0]))
+                                   peer=show_identity(message[0]))
         return changed
 
     # -- read from any thread -------------------------------------------------------------
@@ -120,10 +120,11 @@ class MajordomoBroker(Actor):
         state = self.state
         wanted = None if service is None else service.encode()
         tracked = [w for w in list(state.workers.values()) if wanted in (None, w.service)]
-        workers = {peer_name(w.identity): "ready" if w.request is None else "busy" for w in tracked}
+        workers = {show_identity(w.identity): "ready" if w.request is None else "busy"
+                   for w in tracked}
         for identity, offered in list(state.purged):
             if wanted in (None, offered):
-                workers.setdefault(peer_name(identity), "expired")
+                workers.setdefault(show_identity(identity), "expired")
         services = [s for s in list(state.services.values()) if wanted in (None, s.name)]
         answered = dict(state.answered)
         counts = {"in flight": sum(w.request is not None for w in tracked),

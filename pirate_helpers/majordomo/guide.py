@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..trace import show_identity
 from .protocol import (
     DISCONNECT,
     HEARTBEAT,
@@ -17,7 +18,6 @@ from .protocol import (
     READY,
     REPLY,
     REQUEST,
-    peer_name,
 )
 
 
@@ -157,7 +157,7 @@ class GuideMajordomoState:
         while self.waiting:
             worker = self.waiting[0]
             if worker.expiry < now:
-                self.notes.append(("purge", peer_name(worker.identity)))
+                self.notes.append(("purge", show_identity(worker.identity)))
                 self._delete_worker(worker, disconnect=False)
                 self.waiting.pop(0)
             else:

@@ -56,9 +56,3 @@ def describe(message: list[bytes]) -> str:
             rest = rest[rest.index(b"") + 1:]
         return f"{command} {show_bytes(rest)}".rstrip()
     return show_bytes(message)
-
-
-def peer_name(identity: bytes) -> str:
-    """A peer's identity as text: a worker's chosen name, or the hex of libzmq's random one
-    (never raw control bytes in a log line)."""
-    return show_bytes([identity], limit=64)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from ..trace import show_bytes
+from ..trace import show_bytes, show_identity
 from .protocol import (
     C2_FINAL,
     C2_PARTIAL,
@@ -35,7 +35,6 @@ from .protocol import (
     W2_CODES,
     W2_COMMANDS,
     describe,
-    peer_name,
 )
 
 
@@ -150,7 +149,7 @@ class BrokerState:
         self.unreachable += 1
         worker = self.workers.get(identity)
         if worker is not None:
-            self._forget(worker, f"{peer_name(identity)} is gone", now, kind="unreachable",
+            self._forget(worker, f"{show_identity(identity)} is gone", now, kind="unreachable",
                          send=False)
         else:
             self.notes.append(("unreachable", f"client {show_bytes([identity])} is gone"))
@@ -202,8 +201,8 @@ class BrokerState:
             return
         if command == DISCONNECT and len(message) == 1:
             if worker is not None:
-                self._forget(worker, f"{peer_name(identity)} said DISCONNECT", now, kind="leave",
-                             send=False)
+                self._forget(worker, f"{show_identity(identity)} said DISCONNECT", now,
+                             kind="leave", send=False)
             return
         if command == READY and len(message) == 2 and worker is None:
             service = message[1]
@@ -217,7 +216,8 @@ class BrokerState:
                 service, Service(service))
             entry.workers += 1
             self._check_at = min(self._check_at, worker.expires_at)
-            self.notes.append(("ready", f"{peer_name(identity)} offers {peer_name(service)}"))
+            self.notes.append(("ready",
+                               f"{show_identity(identity)} offers {show_identity(service)}"))
             self._make_waiting(worker)
             return
         if worker is None:
@@ -254,7 +254,7 @@ class BrokerState:
             return
         expired = [w for w in self.workers.values() if w.expires_at <= now]
         for worker in expired:  # all of them first: none is handed a request meanwhile
-            self._forget(worker, f"{peer_name(worker.identity)} silent for "
+            self._forget(worker, f"{show_identity(worker.identity)} silent for "
                          f"{self.silence_limit:g} s", now, kind="purge", send=False,
                          dispatch=False)
         for service in {w.service for w in expired} & self.services.keys():
@@ -265,7 +265,7 @@ class BrokerState:
                 for request in entry.requests:
                     if request.expires_at <= now:
                         self.expired += 1
-                        self.notes.append(("expire", f"{peer_name(entry.name)}: "
+                        self.notes.append(("expire", f"{show_identity(entry.name)}: "
                                            f"{show_bytes(request.body)} waited "
                                            f"{self.request_expiry:g} s"))
                 self.queued -= len(entry.requests) - len(kept)
@@ -323,7 +323,7 @@ class BrokerState:
         if request is not None:
             self.requeued += 1
             self.notes.append(("requeue", f"{show_bytes(request.body)} from "
-                               f"{peer_name(worker.identity)}"))
+                               f"{show_identity(worker.identity)}"))
             self._queue(entry, request, now, front=True)
             if dispatch:
                 self._dispatch(entry)
@@ -335,9 +335,9 @@ class BrokerState:
         forgotten too."""
         self.rejected += 1
         if worker is not None:
-            self._forget(worker, f"{peer_name(identity)}: {why}", now, kind="reject")
+            self._forget(worker, f"{show_identity(identity)}: {why}", now, kind="reject")
         else:
-            self.notes.append(("reject", f"{peer_name(identity)}: {why}"))
+            self.notes.append(("reject", f"{show_identity(identity)}: {why}"))
             self.disconnected += 1
             self._to_worker(identity, version, DISCONNECT)
 

@@ -16,8 +16,8 @@ from ..endpoints import receive
 from ..faults import NONE, Faults
 from ..paranoid import ParanoidWorker, WorkerAction
 from ..security import KeyPair
-from ..trace import Trace, show_bytes
-from .protocol import DISCONNECT, HEARTBEAT, MDPW, READY, REPLY, REQUEST, describe, peer_name
+from ..trace import Trace, show_bytes, show_identity
+from .protocol import DISCONNECT, HEARTBEAT, MDPW, READY, REPLY, REQUEST, describe
 
 
 def echo(body: list[bytes]) -> list[bytes]:
@@ -90,7 +90,7 @@ class MajordomoWorker(ParanoidWorker):
         else:
             self.reconnects += 1
             self._connect()
-            self.trace.add(self.name, "reconnect", f"READY again as {peer_name(self.identity)}")
+            self.trace.add(self.name, "reconnect", f"READY again as {show_identity(self.identity)}")
 
     def _drop_connection(self, why: str) -> None:
         assert self.dealer is not None
