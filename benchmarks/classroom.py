@@ -50,9 +50,8 @@ class Result:
 
 
 def pin(role: Role, cores: set[int]) -> None:
-    """Run `role` on `cores` only (where there are 2 cores or more)."""
-    if len(os.sched_getaffinity(0)) > 1:
-        os.sched_setaffinity(role.process.pid, cores)
+    """Run `role` on `cores` only (its exec keeps the affinity)."""
+    os.sched_setaffinity(role.process.pid, cores)
 
 
 class Room:
@@ -98,23 +97,17 @@ class Room:
             self.room.heal(STUDENTS + 1)
 
 
-def wait_for_joins(queue: Role, count: int, timeout: float) -> None:
-    for _ in range(count):
-        queue.expect(r"\sjoin\s", timeout=timeout)
-
-
 def newest(client: Role) -> tuple[int, float]:
-    """(answered, elapsed s) from the newest live line a steady load printed."""
-    for line in reversed(client.all_lines()):
-        if match := LIVE.search(line):
-            return int(match.group(1)), float(match.group(2))
-    raise RuntimeError(f"{client.args}: no live line yet")
+    """(answered, elapsed s) from the newest live line a steady load printed (one has been
+    waited for)."""
+    live = client.newest(LIVE.pattern)
+    return int(live.group(1)), float(live.group(2))
 
 
 def measure(room: Room, curve: bool, workers: int, clients: int, seconds: float,
             repeat: int) -> Result:
     cores = os.sched_getaffinity(0)
-    others = cores - {min(cores)} or cores
+    others = cores - {min(cores)} or cores  # one core: everything shares it
     roles: list[Role] = []
     try:
         queue = room.start_queue(curve)
@@ -131,7 +124,8 @@ def measure(room: Room, curve: bool, workers: int, clients: int, seconds: float,
                              "cutoff", "--reconnect-min-ms", "100", "--reconnect-max-ms",
                              "400", "--join", room.join("workers", STUDENTS + 1))
         roles.append(cut_off)
-        wait_for_joins(queue, workers, timeout=120)
+        for _ in range(workers):
+            queue.expect(r"\sjoin\s", timeout=120)
         loads = [room.start(host(n), "lazy-client", "--forever", "--rate", "1000000",
                             "--summary-ms", "250", "--timeout-ms", "2000", "--name", f"c{n}",
                             "--join", room.join("clients", host(n)))

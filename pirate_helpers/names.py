@@ -44,11 +44,12 @@ class DisplayNames:
         self.remembered: OrderedDict[bytes, str] = OrderedDict()
         self.warned: set[str] = set()
 
-    def add(self, identity: bytes) -> str | None:
-        """A worker joined: give it a unique display name. Returns a warning, once per name,
-        when it shares its name with a live worker."""
+    def add(self, identity: bytes) -> list[tuple[str, str]]:
+        """A worker said READY: give it a unique display name if it is new. Returns what a
+        queue logs, as (kind, detail): "join" for a new worker, and a "duplicate" warning,
+        once per name, when it shares its name with a live worker."""
         if identity in self.live:
-            return None
+            return []
         chosen = chosen_name(identity)
         taken = set(self.live.values())
         shown, n = chosen, 1
@@ -57,11 +58,12 @@ class DisplayNames:
             shown = f"{chosen}#{n}"
         self.live[identity] = shown
         self._remember(identity, shown)
+        notes = [("join", f"{shown} joined")]
         if n > 1 and chosen not in self.warned:
             self.warned.add(chosen)
-            return (f"two workers are named {chosen!r}: both serve, shown as {chosen!r} and "
-                    f"{shown!r} (ask one to pick another --name)")
-        return None
+            notes.append(("duplicate", f"two workers are named {chosen!r}: both serve, shown "
+                          f"as {chosen!r} and {shown!r} (ask one to pick another --name)"))
+        return notes
 
     def remove(self, identity: bytes) -> None:
         """A worker left; its name is remembered (a view still shows it) and freed."""

@@ -148,10 +148,7 @@ class QueueState:
             if worker is None:
                 worker = self.workers[identity] = TrackedWorker(identity, now)
                 self.late.pop(identity, None)
-                warning = self.names.add(identity)
-                self.notes.append(("join", f"{self.names[identity]} joined"))
-                if warning:
-                    self.notes.append(("duplicate", warning))
+                self.notes.extend(self.names.add(identity))
             elif worker.request is not None:  # it reconnected: what it held is gone
                 self._requeue(worker)
             worker.expires_at = now + self.silence_limit

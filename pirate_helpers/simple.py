@@ -217,12 +217,8 @@ class SimplePirateQueue(TwoSidedQueue):
             if len(frames) < 3 or frames[1] != b"":
                 raise Rejected(f"not from a REQ worker: {show_bytes(frames)}")
             if frames[2:] == [READY]:
-                joined = worker not in self.names.live  # not a REQ worker's fresh socket
-                warning = self.names.add(worker)
-                if joined:
-                    self.trace.add(self.name, "join", f"{self.names[worker]} joined")
-                if warning:
-                    self.trace.add(self.name, "duplicate", warning)
+                for kind, detail in self.names.add(worker):  # none for a known worker
+                    self.trace.add(self.name, kind, detail)
                 self.trace.add(self.name, "recv", "READY", peer=self.names[worker])
                 lost_before = self.lru.lost
                 dispatch = self.lru.worker_ready(worker)

@@ -69,6 +69,13 @@ class Role:
             self.seen.append(self.lines.get())
         return list(self.seen)
 
+    def newest(self, pattern: str) -> re.Match | None:
+        """The newest stdout line so far matching `pattern` (a live summary's latest)."""
+        for line in reversed(self.all_lines()):
+            if match := re.search(pattern, line):
+                return match
+        return None
+
     def type(self, line: str) -> None:
         """Type a line on the role's standard input (started with `stdin=True`)."""
         self.process.stdin.write(line + "\n")

@@ -91,7 +91,7 @@ def wait_for_names(queue: Role, kind: str, names: list[str], timeout: float) -> 
     return seen
 
 
-def wait_for_progress(clients: dict[str, Role], timeout: float = 15) -> dict[str, int]:
+def wait_for_progress(clients: dict[str, Role], timeout: float = 15) -> None:
     """Wait until every client's live line shows more answered than its last one read."""
     before = {name: answered(client) for name, client in clients.items()}
     for name, client in clients.items():
@@ -101,14 +101,12 @@ def wait_for_progress(clients: dict[str, Role], timeout: float = 15) -> dict[str
             now = int(client.expect(rf"live: {name}: (\d+) answered", timeout=left).group(1))
             if now > before[name]:
                 break
-    return {name: answered(client) for name, client in clients.items()}
 
 
 def answered(client: Role) -> int:
     """The newest answered count a steady-load client has printed (0 before its first)."""
-    counts = [m.group(1) for line in client.all_lines()
-              if (m := re.search(r"live: \S+: (\d+) answered", line))]
-    return int(counts[-1]) if counts else 0
+    live = client.newest(r"live: \S+: (\d+) answered")
+    return int(live.group(1)) if live else 0
 
 
 def test_a_classroom_rides_out_strangers_kills_and_a_partition(classroom):
@@ -149,8 +147,7 @@ def test_a_classroom_rides_out_strangers_kills_and_a_partition(classroom):
 
         # six workers SIGKILLed under load (their connections close), then started again
         for nk in KILLED:
-            workers[nk].process.send_signal(signal.SIGKILL)
-            assert workers[nk].stop() == -signal.SIGKILL
+            assert workers[nk].stop(signum=signal.SIGKILL) == -signal.SIGKILL
         killed = [worker_name(*nk) for nk in KILLED]
         workers.update({nk: start_worker(*nk) for nk in KILLED})
         wait_for_names(queue, "join", killed, timeout=15)

@@ -31,10 +31,12 @@ def test_wire_identities_are_unique_and_keep_the_name():
 def test_display_names_are_unique_among_live_workers_and_warn_once_per_name():
     names = DisplayNames()
     a, b, c = (wire_identity("alice") for _ in range(3))
-    assert names.add(a) is None and names[a] == "alice"
-    warning = names.add(b)
+    assert names.add(a) == [("join", "alice joined")] and names[a] == "alice"
+    [joined, (kind, warning)] = names.add(b)
+    assert joined == ("join", "alice#2 joined") and kind == "duplicate"
     assert names[b] == "alice#2" and "'alice'" in warning and "'alice#2'" in warning
-    assert names.add(c) is None and names[c] == "alice#3", "warned once per name"
+    assert names.add(c) == [("join", "alice#3 joined")], "warned once per name"
+    assert names[c] == "alice#3" and names.add(c) == [], "a known worker is not new"
     names.remove(a)
     assert names[a] == "alice", "a gone worker keeps its name for the views"
     d = wire_identity("alice")
