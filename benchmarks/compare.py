@@ -2,7 +2,7 @@
 
 Plain REQ-REP, Lazy Pirate, the article's Simple Pirate (zmq.proxy), our Simple Pirate (LRU
 queue) and Paranoid Pirate, each under no fault, a worker crash (restarted after a while), a
-worker freeze and a queue restart; see `pirate_helpers/compare.py`. Throughput is a ratio to
+worker freeze and a queue restart; see `pirate_helpers/course/compare.py`. Throughput is a ratio to
 plain REQ-REP measured in the same run, never a bare number. Prints the table; not a test.
 
     .venv/bin/python benchmarks/compare.py
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pirate_helpers import compare
+from pirate_helpers.course import compare
 
 
 def main() -> None:

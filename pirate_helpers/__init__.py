@@ -6,7 +6,6 @@ drawings.
 """
 
 from .actor import Actor, running_actors, stop_all
-from .drawing import SequenceDiagram, sequence_diagram
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
@@ -32,6 +31,7 @@ from .paranoid import (
 from .relay import Relay
 from .security import Join, KeyPair, Security
 from .trace import Event, Trace
+from .views.drawing import SequenceDiagram, sequence_diagram
 
 __all__ = [
     "LOCAL",

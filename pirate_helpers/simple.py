@@ -271,7 +271,7 @@ class SimplePirateQueue(TwoSidedQueue):
         return self.wait_until(lambda: len(self.lru.ready) >= count, timeout)
 
     def snapshot(self) -> dict:
-        """What a live dashboard shows (`pirate_helpers.widgets`): each worker as the queue
+        """What a live dashboard shows (`pirate_helpers.views.widgets`): each worker as the queue
         sees it, and the counts. A dead worker stays "busy": the queue cannot see it die."""
         with self.changes:
             workers = {self.names[worker]: "ready" for worker in self.lru.ready}

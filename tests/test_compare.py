@@ -4,7 +4,7 @@ from itertools import product
 
 import pytest
 
-from pirate_helpers import compare
+from pirate_helpers.course import compare
 
 FAST = compare.Settings(requests=6, calm_requests=20, timeout_s=0.1, retries=3, fault_at=2,
                         restart_s=0.2, freeze_s=0.4, heartbeat_s=0.05, patience_s=0.3)

@@ -4,7 +4,7 @@ solution names, with its own message (NotYet), never a library traceback."""
 import pytest
 import zmq
 
-from pirate_helpers.exercises import (
+from pirate_helpers.course.exercises import (
     NotYet,
     check_heartbeat_choice,
     check_lazy_choice,

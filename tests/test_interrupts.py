@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from pirate_helpers import Actor, Trace, experiments, running_actors, stop_all
+from pirate_helpers import Actor, Trace, running_actors, stop_all
+from pirate_helpers.course import experiments
 
 
 def main_thread_in(function: str) -> bool:

@@ -4,7 +4,7 @@ import pytest
 import zmq
 
 from pirate_helpers import Actor, stop_all
-from pirate_helpers.lesson import RunFirst, need
+from pirate_helpers.course.lesson import RunFirst, need
 
 
 def test_a_missing_name_names_the_section():

@@ -7,7 +7,7 @@ from processes import Role
 from rich.console import Console
 
 from pirate_helpers import Faults, LazyServer, ParanoidQueue, ParanoidWorker, SteadyLoad, Trace
-from pirate_helpers.console import render
+from pirate_helpers.views.console import render
 
 
 def test_a_steady_load_counts_answered_retried_and_lost_and_names_its_requests():

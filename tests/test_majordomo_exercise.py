@@ -2,7 +2,7 @@
 
 import pytest
 
-from pirate_helpers.majordomo_exercise import WrongAnswer, broker_decisions, check_answers
+from pirate_helpers.course.majordomo_exercise import WrongAnswer, broker_decisions, check_answers
 
 RIGHT = {"a goes to": "w1", "mmi print": "404", "w1 next": "b", "b sent": 2}
 

@@ -512,7 +512,7 @@ def test_fuzzed_frames_never_raise_and_a_correct_request_is_answered_after(messa
 # -- what a dashboard shows ----------------------------------------------------------------
 def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
     from pirate_helpers.majordomo import MajordomoBroker
-    from pirate_helpers.widgets import render
+    from pirate_helpers.views.widgets import render
 
     broker = MajordomoBroker()  # never started: only its snapshot of a fake-clock state
     broker.state = state = BrokerState(heartbeat_interval=1.0, liveness=3)

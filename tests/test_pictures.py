@@ -17,8 +17,8 @@ from pirate_helpers import (
     stop_all,
 )
 from pirate_helpers.simple import SimplePirateQueue, SimpleWorker
-from pirate_helpers.timeline import timeline
-from pirate_helpers.widgets import Dashboard, render, with_clients
+from pirate_helpers.views.timeline import timeline
+from pirate_helpers.views.widgets import Dashboard, render, with_clients
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 import pytest
 
-from pirate_helpers.tables import Table
+from pirate_helpers.views.tables import Table
 
 
 def test_table_reads_by_row_and_column_and_shows_as_text_and_html():

@@ -14,8 +14,8 @@ from pirate_helpers import (
     SteadyLoad,
     Trace,
 )
+from pirate_helpers.course.workshop import ExerciseFailed, check_worker
 from pirate_helpers.names import wire_identity
-from pirate_helpers.workshop import ExerciseFailed, check_worker
 
 
 def test_the_check_accepts_a_right_worker():

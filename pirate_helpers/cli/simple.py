@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..console import TerminalDashboard
 from ..paranoid import ParanoidQueue
 from ..security import Security
 from ..simple import SimplePirateQueue, SimpleWorker
+from ..views.console import TerminalDashboard
 from .common import join_lines, make_trace, role, serve, warn_if_insecure
 from .options import (
     add_broker_options,

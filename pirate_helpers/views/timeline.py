@@ -11,7 +11,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable
 
-from .trace import Event, Trace
+from ..trace import Event, Trace
 
 # kind -> (marker, colour, label); other kinds are bookkeeping and are not drawn
 MARKS = {

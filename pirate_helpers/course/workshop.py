@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 import zmq
 
-from .endpoints import bind
-from .paranoid import PPP_HEARTBEAT, PPP_READY
+from ..endpoints import bind
+from ..paranoid import PPP_HEARTBEAT, PPP_READY
 
 INTERVAL, LIVENESS = 0.05, 3
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 1.6

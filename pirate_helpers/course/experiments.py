@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 
-from .faults import Faults
-from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
-from .paranoid import ParanoidQueue, ParanoidWorker
-from .simple import run_load
-from .tables import Table
-from .trace import Trace
+from ..faults import Faults
+from ..lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
+from ..paranoid import ParanoidQueue, ParanoidWorker
+from ..simple import run_load
+from ..trace import Trace
+from ..views.tables import Table
 
 Progress = Callable[[int, int], None]
 

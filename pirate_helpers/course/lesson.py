@@ -14,7 +14,7 @@ from typing import Any
 
 import zmq
 
-from .actor import Actor
+from ..actor import Actor
 
 
 class RunFirst(Exception):

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 
 import zmq
 
-from .actor import Actor
-from .faults import Faults
-from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
-from .paranoid import ParanoidQueue, ParanoidWorker, QueueState, TrackedWorker, WorkerLiveness
-from .simple import ArticleProxy, LruQueue, Request, SimplePirateQueue, SimpleWorker
-from .tables import Table
+from ..actor import Actor
+from ..faults import Faults
+from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from ..paranoid import ParanoidQueue, ParanoidWorker, QueueState, TrackedWorker, WorkerLiveness
+from ..simple import ArticleProxy, LruQueue, Request, SimplePirateQueue, SimpleWorker
+from ..views.tables import Table
 
 DESIGNS = ["plain REQ-REP", "Lazy Pirate", "article's Simple", "our Simple", "Paranoid"]
 FAULTS = ["none", "worker crash", "worker freeze", "queue restart"]

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import zmq
 
-from .faults import Faults
-from .lazy import LazyPirateClient, LazyServer, ServerUnavailable
-from .paranoid import PPP_HEARTBEAT, PPP_READY, QueueState
-from .simple import LruQueue, Request
+from ..faults import Faults
+from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
+from ..paranoid import PPP_HEARTBEAT, PPP_READY, QueueState
+from ..simple import LruQueue, Request
 
 
 class NotYet(AssertionError):

@@ -7,7 +7,7 @@ explanation instead of a bare "wrong".
 
 from __future__ import annotations
 
-from .majordomo import HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, BrokerState
+from ..majordomo import HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, BrokerState
 
 SCENARIO = """\
 heartbeat 1 s, liveness 3: a worker silent for 3 s is dead

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from .actor import Actor
+from ..actor import Actor
 
 Snapshot = dict  # {"workers": {name: "ready" | "busy" | "expired"}, "counts": {label: int}}
 

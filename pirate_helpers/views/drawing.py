@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .trace import Event, Trace
+from ..trace import Event, Trace
 
 NOTE_KINDS = {  # plain words: emoji are missing from many fonts, and Mermaid shows a box
     "timeout": "timeout:",
