@@ -110,3 +110,20 @@ def test_lesson_06_accepts_relaxed_and_correlate():
 def test_lesson_06_rejects_the_named_wrong_answers(answer, message):
     with pytest.raises(NotYet, match=message):
         check_one_socket_lazy_pirate(answer)
+
+
+def test_a_check_waits_for_the_placeholder_and_still_checks_real_answers():
+    from pirate_helpers.course.exercises import WAITING, NotYet, waits_for_answer
+
+    @waits_for_answer
+    def check_positive(answer, *, names=("x",)) -> str:
+        if any(value <= 0 for value in answer.values()):
+            raise NotYet("every value must be positive")
+        return "✔"
+
+    assert check_positive(...) == WAITING
+    assert check_positive({"a": 1, "b": ...}) == WAITING
+    assert check_positive({"a": 1}, names=[...]) == WAITING
+    assert check_positive({"a": 1}) == "✔"
+    with pytest.raises(NotYet, match="positive"):
+        check_positive({"a": -1})
