@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from ..endpoints import MAX_MESSAGE_BYTES, EndpointError, set_max_message_bytes
 from ..security import OpenToNetwork
-from . import lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
+from . import lazy, majordomo, paranoid, relay, simple, titanic  # noqa: F401  (each registers its roles)
 from .common import ROLES, UsageError
 from .options import count
 
