@@ -30,10 +30,11 @@ import uuid as uuids
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import count
 
 import zmq
 
-from .actor import Actor
+from .actor import Actor, ActorStopped
 from .endpoints import receive
 from .majordomo.protocol import DISCONNECT, HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST
 from .paranoid import WorkerLiveness
@@ -48,6 +49,7 @@ MAX_STORED = 10_000  # requests kept at once; past it titanic.request answers 50
 MAX_BODY_FRAMES = 56  # so a request, and a reply with its status, fit every hop's 64 frames
 MAX_REQUEST_BYTES = 1 << 20  # a stored request's body, in all
 SCHEMA_VERSION = 1
+_connections = count(1)
 
 
 def status(reply: list[bytes]) -> bytes:
@@ -250,7 +252,7 @@ def answer(service: bytes, body: list[bytes], store: TitanicStore,
                                                          "refused with 500")
         uuid = make_uuid()
         store.add(uuid, body[0], body[1:])
-        return [OK, uuid.encode()], "request", f"{uuid} {body[0].decode(errors='replace')} " \
+        return [OK, uuid.encode()], "kept", f"{uuid} {body[0].decode(errors='replace')} " \
             f"{show_bytes(body[1:])}"
     if len(body) != 1 or not is_uuid(body[0]):
         return [UNKNOWN + b" expected one UUID"], "reject", f"{service.decode()} without a UUID"
@@ -322,7 +324,8 @@ class Titanic(Actor):
 
     def _connect(self, service: bytes, now: float) -> None:
         dealer = self.socket(zmq.DEALER)
-        dealer.identity = f"{self.name}.{service.decode()}.{os.getpid()}.{self.reconnects}" \
+        # unique per connection, also across restarts in one process (a notebook's)
+        dealer.identity = f"{self.name}.{service.decode()}.{os.getpid()}.{next(_connections)}" \
             .encode()
         self.join_token.connect(dealer)
         dealer.send_multipart([b"", MDPW, READY, service], zmq.NOBLOCK)
@@ -337,6 +340,16 @@ class Titanic(Actor):
         return self.req
 
     def run(self) -> None:
+        try:
+            self._serve_forever()
+        except ActorStopped:  # say DISCONNECT, so the broker forgets these services at once
+            for dealer in self.connections.values():
+                if dealer is not None:
+                    dealer.linger = 100
+                    self._send(dealer, [b"", MDPW, DISCONNECT])
+            raise
+
+    def _serve_forever(self) -> None:
         self._fresh_req()
         while True:
             now = time.monotonic()
@@ -352,6 +365,8 @@ class Titanic(Actor):
                     self._serve(service, dealer, now)
             if self.req in readable:
                 self._dispatched(now)
+            with self.changes:  # a caller may be waiting for what just changed
+                self.changes.notify_all()
 
     def _keep_connections(self, now: float) -> None:
         for service, live in self.liveness.items():
@@ -396,7 +411,7 @@ class Titanic(Actor):
                                          max_stored=self.max_stored)
         except sqlite3.Error as error:  # a full disk, say: the client retries later (RFC 9)
             reply, kind, detail = [ERROR + b" store failed"], "warning", f"store: {error}"
-        if kind == "request":
+        if kind == "kept":
             self.stored += 1
             uuid = reply[1].decode()
             self.dispatcher.add(uuid, body[0])
@@ -424,7 +439,8 @@ class Titanic(Actor):
                 self.dispatcher.remove(step.uuid)
                 self.dispatcher.busy = None
                 return
-            self.trace.add(self.name, "send", f"{step.uuid} {show_bytes(stored[1])}")
+            self.trace.add(self.name, "send", f"{step.uuid} {show_bytes(stored[1])}",
+                           peer=self.trace.who(self.join_token.endpoint))
             self._send(self.req, [MDPC, stored[0], *stored[1]])
 
     def _dispatched(self, now: float) -> None:
@@ -442,7 +458,7 @@ class Titanic(Actor):
             self._dispatch(step)
         elif self.store.store_reply(step.uuid, reply[2:]):  # on disk, then done
             self.answered += 1
-            self.trace.add(self.name, "reply", f"{step.uuid} {show_bytes(reply[2:])}")
+            self.trace.add(self.name, "stored", f"{step.uuid} {show_bytes(reply[2:])}")
 
 
 # -- the cure for the one duplicate Titanic cannot avoid ------------------------------------

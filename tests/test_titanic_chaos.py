@@ -88,7 +88,7 @@ def test_chaos_titanic_broker_and_workers_killed_every_request_answered(tmp_path
             if role.args[0] == "titanic":
                 if m := re.search(r"\bsend\s+(\w{32})", line):
                     dispatched[m.group(1)] += 1
-                if m := re.search(r"\brequest\s+(\w{32}) echo c:(\d+)", line):
+                if m := re.search(r"\bkept\s+(\w{32}) echo c:(\d+)", line):
                     stored[m.group(2)] += 1
     assert set(executed) == {str(n) for n in range(1, REQUESTS + 1)}, "every request executed"
     duplicates = sum(n - 1 for n in executed.values())

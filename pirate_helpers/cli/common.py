@@ -33,7 +33,7 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
     print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
 
 
-PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
+PER_MESSAGE = frozenset({"send", "recv", "request", "reply", "kept", "stored", "close"})
 """Event kinds that happen once per message: `--quiet` leaves them out."""
 
 RATE_LIMITED = frozenset({"reject", "unreachable", "handshake-failed"})

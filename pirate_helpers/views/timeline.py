@@ -37,6 +37,9 @@ MARKS = {
     "disconnected": ("d", "tab:pink", "connection dropped (libzmq)"),
     "handshake_succeeded": ("+", "tab:green", "connection up (libzmq)"),
     "cancelled": ("x", "tab:gray", "cancelled"),
+    "kept": ("s", "tab:blue", "request on disk (Titanic)"),
+    "stored": ("s", "tab:green", "reply on disk (Titanic)"),
+    "resume": ("P", "tab:olive", "restarted on its store"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 
