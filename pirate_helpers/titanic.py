@@ -217,9 +217,11 @@ class Dispatcher:
         if step is None or len(reply) < 2 or reply[0] != MDPC:
             return None
         if step.action == "ask" and reply[1] == b"mmi.service":
-            if reply[2:] == [OK] and step.uuid in self.pending.get(step.service, ()):
-                return self._start(Step("send", step.uuid, step.service), now)
             self.busy = None
+            if step.uuid not in self.pending.get(step.service, ()):
+                return None  # closed while we asked: nothing to send, nobody to blame
+            if reply[2:] == [OK]:
+                return self._start(Step("send", step.uuid, step.service), now)
             self.refused += 1
             self.not_before[step.service] = now + self.retry_after
             return None

@@ -5,6 +5,7 @@ import re
 import time
 from collections import Counter
 
+import pytest
 from processes import Role, run
 
 FAST = ["--heartbeat-ms", "50", "--liveness", "3"]
@@ -102,3 +103,36 @@ def test_chaos_titanic_broker_and_workers_killed_every_request_answered(tmp_path
     # the broker) at most one client's titanic.request whose answer never came back
     assert duplicates <= 2 * (kills["titanic"] + kills["broker"]) + kills["worker"]
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("args, says", [
+    (["titanic", "--connect", "tcp://127.0.0.1:5555"],
+     "the following arguments are required: --store"),
+    (["titanic", "--connect", "tcp://127.0.0.1:5555", "--store", "x.db", "--max-stored", "0"],
+     "--max-stored: expected 1 or more"),
+    (["titanic", "--connect", "tcp://127.0.0.1:5555", "--store", "x.db",
+      "--reconnect-min-ms", "500", "--reconnect-max-ms", "100"], "--reconnect-max-ms"),
+    (["titanic-client", "--connect", "tcp://127.0.0.1:5555", "--service", "",
+      "--requests", "1"], "--service: a name cannot be empty"),
+])
+def test_a_wrong_option_gets_one_line_and_status_2(args, says):
+    result = run(*args)
+    assert result.returncode == 2 and says in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_faults_every_request_runs_exactly_once(tmp_path):
+    with Role("majordomo-broker", *FAST) as broker:
+        endpoint = broker.endpoint()
+        with Role("titanic", "--connect", endpoint, "--store", str(tmp_path / "t.db"), *FAST,
+                  "--quiet") as titanic, \
+                Role("majordomo-worker", "--connect", endpoint, "--service", "echo",
+                     "--name", "w1", *FAST) as worker:
+            titanic.expect("serving")
+            worker.expect("w1 offers echo")
+            result = run("titanic-client", "--connect", endpoint, "--service", "echo",
+                         "--name", "c", "--requests", "30", "--timeout-ms", "2000", "--quiet")
+            assert "30 of 30 answered, 0 mismatched, 0 lost" in result.stdout, result.stderr
+    sent = Counter(m.group(1) for line in broker.all_lines()
+                   if (m := re.search(r"-> w1\s+send\s+REQUEST c:(\d+)$", line)))
+    assert sent == Counter({str(n): 1 for n in range(1, 31)})
