@@ -127,3 +127,9 @@ def test_a_check_waits_for_the_placeholder_and_still_checks_real_answers():
     assert check_positive({"a": 1}) == "✔"
     with pytest.raises(NotYet, match="positive"):
         check_positive({"a": -1})
+
+
+def test_lesson_06_waits_for_the_shipped_placeholder():
+    from pirate_helpers.course.exercises import WAITING
+
+    assert check_one_socket_lazy_pirate(...) == WAITING

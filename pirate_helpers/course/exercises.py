@@ -232,6 +232,7 @@ def one_socket_lazy_pirate(options: dict[int, int]) -> bytes:
         return req.recv()
 
 
+@waits_for_answer
 def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
     """Lesson 06's exercise: the socket options that let one REQ socket time out, resend and
     get the reply to the *new* request. Returns a line of praise, or raises NotYet."""
