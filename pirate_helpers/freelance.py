@@ -376,6 +376,8 @@ class FreelanceClient(Actor):
                 if message:
                     self._do(state.received(message[0].decode(errors="replace"), message[1:],
                                             time.monotonic()))
+            with self.changes:  # a caller's `wait_until` on the state looks again
+                self.changes.notify_all()
 
     def _do(self, actions: list[Action]) -> None:
         state = self.state
