@@ -177,3 +177,10 @@ def test_the_exercise_rejects_the_wrong_answers_its_solution_names(interval_ms, 
 
 def test_the_exercise_waits_for_an_answer():
     assert check_ping_choice(..., ...) == WAITING
+
+
+def test_an_interrupted_request_never_hands_its_reply_to_the_next_one():
+    with FreelanceServer("s") as server, FreelanceClient([server.endpoint]) as client:
+        client._caller.send_multipart([b"abandoned", b"old"])  # as if Ctrl-C cut its wait
+        assert client.request(b"new") == [b"new"]
+        assert client.request(b"newer") == [b"newer"]
