@@ -14,6 +14,7 @@ makes or accepts lives in that namespace, whichever thread later uses its socket
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import itertools
 import os
@@ -35,6 +36,7 @@ ADDRESSES = {"a": "198.18.0.1", "b": "198.18.0.2"}
 """Benchmark addresses (RFC 2544) that exist only inside the two namespaces."""
 RTO_MIN_S, RTO_MAX_S = 0.2, 120.0  # Linux's retransmission timeout bounds (TCP_RTO_MIN/MAX)
 _numbers = itertools.count(1)
+_alive: set[str] = set()  # namespaces made and not yet deleted: deleted at exit at the latest
 T = TypeVar("T")
 
 
@@ -137,6 +139,7 @@ def link() -> Iterator[Link]:
             for namespace in namespaces.values():
                 _run("ip", "netns", "add", namespace)
                 made.append(namespace)
+                _alive.add(namespace)
         except subprocess.CalledProcessError as error:
             raise Unavailable(f"cannot make network namespaces here: {error.stderr.strip()}"
                               ) from None
@@ -150,8 +153,19 @@ def link() -> Iterator[Link]:
             _run(*inside, "link", "set", "lo", "up")
         yield Link(namespaces, ends["b"])
     finally:
-        for namespace in made:
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+        _delete(made)
+
+
+@atexit.register
+def _delete_left_over() -> None:
+    """A kernel that exits in the middle of `link()` still leaves no namespace behind."""
+    _delete(list(_alive))
+
+
+def _delete(namespaces: list[str]) -> None:
+    for namespace in namespaces:
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+        _alive.discard(namespace)
 
 
 # -- lesson 06b's exercise -------------------------------------------------------------------
