@@ -62,12 +62,48 @@ def _whole_number(name: str, value: object, smallest: int) -> int:
     return value
 
 
+# -- lesson 01: where a plain client hangs ---------------------------------------------------
+def plain_client_run(crash_after: int, requests: int = 4, wait_s: float = 0.3) -> tuple[int, int]:
+    """A plain REQ client sends 1, 2, ... to a server that crashes after `crash_after`
+    answers, waiting at most `wait_s` for each reply (a real one would wait for ever):
+    (replies it got, the request it is stuck on)."""
+    with LazyServer("exercise-server", faults=Faults(crash_after=crash_after)) as server, \
+            zmq.Context() as context:
+        context.linger = 0
+        req = context.socket(zmq.REQ)
+        req.connect(server.endpoint)
+        for number in range(1, requests + 1):
+            req.send(str(number).encode())
+            if not req.poll(int(wait_s * 1000)):
+                return number - 1, number
+            req.recv()
+    return requests, 0
+
+
+@waits_for_answer
+def check_plain_client_prediction(replies: int, stuck_on: int, *, crash_after: int = 2) -> str:
+    """Lesson 01: with `Faults(crash_after=crash_after)`, how many replies does a plain REQ
+    client get, and on which request does it wait for ever? Played live to check."""
+    replies = _whole_number("my_replies", replies, 0)
+    stuck_on = _whole_number("my_stuck_on", stuck_on, 1)
+    real_replies, real_stuck_on = plain_client_run(crash_after)
+    if (replies, stuck_on) == (real_replies, real_stuck_on):
+        return (f"✔ right: {real_replies} replies, then it waits for ever on request "
+                f"{real_stuck_on}")
+    if replies != real_replies:
+        raise NotYet(f"it got {real_replies} replies, not {replies}: crash_after={crash_after} "
+                     f"answers {crash_after} requests, then crashes on the next one")
+    raise NotYet(f"it is stuck on request {real_stuck_on}, not {stuck_on}: a REQ that got no "
+                 f"reply cannot send again (EFSM), so it never gets further")
+
+
 # -- lesson 02: timeout and retries ---------------------------------------------------------
 SHORTEST_TIMEOUT_MS = 50
 """Below this a busy laptop's scheduling delay alone can exceed the timeout, and a live server
 would be taken for a dead one (a normal reply here takes about 1 ms)."""
 
 
+@waits_for_answer
 def check_lazy_choice(
     timeout_ms: int, retries: int, *, drops: Sequence[int] = (2, 3), give_up_within_s: float = 1.0
 ) -> str:
@@ -135,6 +171,7 @@ def round_robin(workers: Sequence[str] = ("a", "b", "c"), requests: int = 5) -> 
     return [workers[n % len(workers)] for n in range(requests)]
 
 
+@waits_for_answer
 def check_lru_prediction(prediction: Sequence[str]) -> str:
     """Lesson 03: `prediction` names the worker of each of the five requests."""
     if isinstance(prediction, str) or not isinstance(prediction, Sequence):
@@ -186,6 +223,7 @@ def worst_silence(heartbeat_s: float, pause_s: float) -> float:
     return heartbeat_s + pause_s + HEARTBEAT_DELAY_S
 
 
+@waits_for_answer
 def check_heartbeat_choice(
     heartbeat_ms: int, liveness: int, *, pause_s: float = 0.2, dead_within_s: float = 0.5
 ) -> str:
