@@ -161,3 +161,24 @@ def test_the_lessons_checks_wait_for_their_placeholders():
     assert check_lru_prediction(...) == WAITING
     assert check_lru_prediction(["a", ..., "c", "a", "a"]) == WAITING
     assert check_heartbeat_choice(100, ...) == WAITING
+
+
+def test_lesson_04b_reconnect_window():
+    from pirate_helpers.course.exercises import WAITING, check_reconnect_window
+
+    assert check_reconnect_window(4.0, 4.5).startswith("✔")
+    assert check_reconnect_window(4, 4.5).startswith("✔")
+    assert check_reconnect_window(..., ...) == WAITING
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((3.0, 3.5), "when it gives the queue up"),
+    ((4.0, 4.0), "forgets the jitter"),
+    ((1.0, 1.5), "silence first"),
+    (("4", "4.5"), "two numbers"),
+])
+def test_lesson_04b_named_wrong_answers(answer, message):
+    from pirate_helpers.course.exercises import NotYet, check_reconnect_window
+
+    with pytest.raises(NotYet, match=message):
+        check_reconnect_window(*answer)

@@ -11,13 +11,14 @@ lesson's solution names.
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable, Sequence
 
 import zmq
 
 from ..faults import Faults
 from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
-from ..paranoid import PPP_HEARTBEAT, PPP_READY, QueueState
+from ..paranoid import JITTER, PPP_HEARTBEAT, PPP_READY, QueueState, WorkerLiveness
 from ..simple import LruQueue, Request
 
 
@@ -294,3 +295,50 @@ def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
     if reply != b"2":
         raise NotYet(f"unexpected reply {reply!r}")
     return "✔ one socket, a timeout, a resend, and the reply to the new request"
+
+
+# -- lesson 04b: when a worker comes back --------------------------------------------------
+class _Extreme(random.Random):
+    """An rng that always draws the same number: the earliest (0) or latest (1) jitter."""
+
+    def __init__(self, draw: float) -> None:
+        super().__init__(0)
+        self.draw = draw
+
+    def random(self) -> float:
+        return self.draw
+
+
+def first_reconnect_s(draw: float, heartbeat_s: float = 1.0, liveness: int = 3,
+                      reconnect_min: float = 1.0, jitter: float = JITTER) -> float:
+    """When a worker that last heard its queue at 0 reconnects, on a fake clock, with the
+    jitter drawn as `draw` (0 earliest, 1 latest)."""
+    worker = WorkerLiveness(heartbeat_s, liveness, reconnect_min, 32.0, jitter,
+                            _Extreme(draw))
+    worker.on_connect(0.0)
+    now = 0.0
+    while worker.tick(now) != "reconnect":
+        now = worker.next_wakeup()
+    return now
+
+
+@waits_for_answer
+def check_reconnect_window(earliest_s: float, latest_s: float) -> str:
+    """Lesson 04b: heartbeats every 1 s, liveness 3, reconnect_min 1 s, jitter 0.5; the
+    queue dies just after the worker heard it at 0 s. When, at the earliest and at the
+    latest, does the worker reconnect? Played on a fake clock through `WorkerLiveness`."""
+    earliest, latest = first_reconnect_s(0.0), first_reconnect_s(1.0)
+    answer = (earliest_s, latest_s)
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+               for value in answer):
+        raise NotYet(f"two numbers of seconds, like 2.0 and 2.5, not {answer!r}")
+    if abs(earliest_s - earliest) < 1e-6 and abs(latest_s - latest) < 1e-6:
+        return f"✔ right: between {earliest:g} s and {latest:g} s"
+    if abs(earliest_s - 3.0) < 1e-6:
+        raise NotYet("3 s is when it gives the queue up (liveness x interval); then it "
+                     "waits its back-off before reconnecting")
+    if abs(earliest_s - earliest) < 1e-6 and abs(latest_s - earliest) < 1e-6:
+        raise NotYet("that forgets the jitter: the wait is lengthened by up to half of "
+                     "itself, at random")
+    raise NotYet("not quite: silence first (liveness x interval), then the back-off of "
+                 "reconnect_min, lengthened by 0 to jitter x reconnect_min")
