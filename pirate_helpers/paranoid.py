@@ -10,7 +10,8 @@ HEARTBEAT every `heartbeat_interval`; a peer silent for `liveness` intervals is 
   id the server uses to drop duplicates. A late reply from a forgotten worker is rejected, so
   a client never gets two replies from the queue for one request.
 - A worker that hears nothing from its queue closes its socket, waits (doubling the wait up
-  to a maximum, back to the minimum once the queue answers) and reconnects with READY.
+  to a maximum, back to the minimum once the queue answers; each wait lengthened at random so
+  workers that lost their queue together do not come back together) and reconnects with READY.
 
 Wire format (https://rfc.zeromq.org/spec:6/PPP): READY and HEARTBEAT are one-frame messages
 holding the single bytes 0x01 and 0x02; a request reaches a worker as `[client, b"", body...]`
@@ -22,6 +23,7 @@ fake clock); `ParanoidQueue` and `ParanoidWorker` are thin socket loops around t
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames aft
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart than ours: the settings differ
+JITTER = 0.5  # a worker's wait before reconnecting is lengthened by up to half, at random
 
 
 def describe(message: list[bytes]) -> str:
@@ -349,9 +352,13 @@ class WorkerLiveness:
     """When a worker heartbeats, when it gives its queue up for dead, when it reconnects.
 
     Every `heartbeat_interval` without a message from the queue costs one point of
-    `liveness`; at zero the worker disconnects and waits `backoff` before reconnecting. The
-    wait doubles at each failed attempt, up to `reconnect_max`, and is back to
-    `reconnect_min` as soon as the queue is heard from again.
+    `liveness`; at zero the worker disconnects and waits before reconnecting. The wait is
+    `backoff` lengthened by up to `jitter` of itself, drawn from `rng`: workers that lost
+    their queue together come back spread out instead of all at once, at the price of a
+    first reconnect up to `jitter x reconnect_min` later. `backoff` doubles at each failed
+    attempt, up to `reconnect_max`, and is back to `reconnect_min` as soon as the queue is
+    heard from again. Pass a seeded `random.Random` (a worker seeds it with its identity);
+    `jitter=0` gives the plain doubling.
     """
 
     def __init__(
@@ -360,18 +367,24 @@ class WorkerLiveness:
         liveness: int = 3,
         reconnect_min: float = 1.0,
         reconnect_max: float = 32.0,
+        jitter: float = JITTER,
+        rng: random.Random | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1 or not 0 < reconnect_min <= reconnect_max:
             raise ValueError("need heartbeat_interval > 0, liveness >= 1, "
                              "0 < reconnect_min <= reconnect_max")
+        if not 0 <= jitter <= 1:
+            raise ValueError("need 0 <= jitter <= 1")
         self.heartbeat_interval = heartbeat_interval
         self.max_liveness = liveness
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
+        self.jitter = jitter
+        self.rng = rng if rng is not None else random.Random(0)
         self.liveness = 0
         self.connected = False
-        self.backoff = reconnect_min  # the wait before the next reconnection
-        self.waited = 0.0  # the wait chosen at the last disconnection
+        self.backoff = reconnect_min  # the wait before the next reconnection, before jitter
+        self.waited = 0.0  # the wait chosen at the last disconnection, jitter included
         self.heartbeat_at = self.check_at = self.reconnect_at = 0.0
 
     def on_connect(self, now: float) -> None:
@@ -394,16 +407,20 @@ class WorkerLiveness:
             self.liveness -= 1
             self.check_at += self.heartbeat_interval
             if self.liveness == 0:
-                self.connected = False
-                self.reconnect_at = now + self.backoff
-                self.waited, self.backoff = self.backoff, min(2 * self.backoff,
-                                                              self.reconnect_max)
+                self.give_up(now)
                 return "disconnect"
             return self.tick(now)
         if now >= self.heartbeat_at:
             self.heartbeat_at = now + self.heartbeat_interval
             return "heartbeat"
         return None
+
+    def give_up(self, now: float) -> None:
+        """The queue is gone: wait the back-off plus its jitter, and double the back-off."""
+        self.connected = False
+        self.waited = self.backoff * (1 + self.jitter * self.rng.random())
+        self.reconnect_at = now + self.waited
+        self.backoff = min(2 * self.backoff, self.reconnect_max)
 
     def next_wakeup(self) -> float:
         if not self.connected:
@@ -549,6 +566,9 @@ class ParanoidWorker(Actor):
     from the same poll loop that heartbeats. Faults (`Faults`) are counted per request:
     crash (the thread ends, the request is lost), drop (never answered), freeze (silent for
     `freeze_s`, connection kept: no heartbeats, nothing read) and slow work.
+
+    Its back-off jitter (`WorkerLiveness`) is drawn from a `random.Random` seeded with
+    `seed`, by default its routing id: workers differ, and a test can fix it.
     """
 
     def __init__(
@@ -561,6 +581,8 @@ class ParanoidWorker(Actor):
         work_s: float = 0.0,
         reconnect_min: float = 0.1,
         reconnect_max: float = 1.0,
+        jitter: float = JITTER,
+        seed: int | bytes | None = None,
         faults: Faults = NONE,
         trace: Trace | None = None,
         keys: KeyPair | None = None,
@@ -571,8 +593,9 @@ class ParanoidWorker(Actor):
         self.identity = wire_identity(name)  # the same across reconnections
         self.work_s = work_s
         self.faults = faults
+        rng = random.Random(self.identity if seed is None else seed)
         self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
-                                       reconnect_max)
+                                       reconnect_max, jitter, rng)
         self.dealer: zmq.Socket | None = None
         self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
         self.received = self.answered = self.reconnects = 0
@@ -621,7 +644,7 @@ class ParanoidWorker(Actor):
             self.dealer = None
             lost = ", abandoning " + ",".join(self.shown(r) for _, r in self.work)
             self.trace.add(self.name, "backoff", f"queue silent; reconnecting in "
-                           f"{self.liveness.waited:g} s{lost if self.work else ''}")
+                           f"{self.liveness.waited:.3g} s{lost if self.work else ''}")
             self.work.clear()
         else:
             self._connect()

@@ -453,6 +453,12 @@ class LoadResult:
 Design = Literal["article", "lru"]
 
 
+def load_faults(crash_rate: float, seed: int, index: int, incarnation: int) -> Faults:
+    """The seeded faults of `run_load`'s worker `index` in its `incarnation`-th life."""
+    return Faults(crash_rate=crash_rate,
+                  seed=random.Random(f"{seed}/{index}/{incarnation}").getrandbits(32))
+
+
 def run_load(
     design: Design,
     *,
@@ -493,8 +499,7 @@ def _run_load(stack: ExitStack, design: Design, workers: int, requests: int, cra
 
     def worker(index: int, incarnation: int) -> Actor:
         name = f"{prefix}-w{index}"
-        faults = Faults(crash_rate=crash_rate,
-                        seed=random.Random(f"{seed}/{index}/{incarnation}").getrandbits(32))
+        faults = load_faults(crash_rate, seed, index, incarnation)
         if design == "article":
             return LazyServer(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
         return SimpleWorker(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
