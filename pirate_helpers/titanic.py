@@ -86,6 +86,8 @@ class TitanicStore:
     with `synchronous="FULL"` (the default) it is on disk when the call returns."""
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous is OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = path
         try:
             self.db = sqlite3.connect(path, isolation_level=None)
