@@ -637,8 +637,10 @@ class ParanoidWorker(Actor):
         faults: Faults = NONE,
         trace: Trace | None = None,
         keys: KeyPair | None = None,
+        trace_messages: bool = False,
     ) -> None:
         super().__init__(name, trace)
+        self.trace_messages = trace_messages  # its side of a timeline, when the queue is far
         self.join_token = room = Join.parse(connect, keys)
         self.endpoint = self.join_token.endpoint
         self.identity = wire_identity(name)  # the same across reconnections
@@ -682,7 +684,7 @@ class ParanoidWorker(Actor):
         self.dealer = self.socket(zmq.DEALER)
         self.dealer.identity = self.identity
         self.join_token.connect(self.dealer)
-        self.dealer.send(PPP_READY)
+        self._send(READY_MESSAGE)
         self.liveness.on_connect(time.monotonic())
         self._queue_beat_at = None  # a gap spans one connection; odd ones count across them
 
@@ -705,10 +707,15 @@ class ParanoidWorker(Actor):
             while action := self.liveness.tick(now):
                 self._act(action)
 
+    def _send(self, message: list[bytes]) -> None:
+        assert self.dealer is not None
+        self.dealer.send_multipart(message)
+        if self.trace_messages:
+            self.trace.add(self.name, "send", describe(message), peer="queue")
+
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
-            assert self.dealer is not None
-            self.dealer.send(PPP_HEARTBEAT)
+            self._send(HEARTBEAT_MESSAGE)
         elif action == "disconnect":
             assert self.dealer is not None
             self.close(self.dealer)
@@ -729,6 +736,8 @@ class ParanoidWorker(Actor):
         if message is None:
             self.trace.add(self.name, "reject", "too many frames")
             return None
+        if self.trace_messages:
+            self.trace.add(self.name, "recv", describe(message), peer="queue")
         if len(message) > 1:
             return self._accept(message)
         if message == HEARTBEAT_MESSAGE:
@@ -767,6 +776,5 @@ class ParanoidWorker(Actor):
         return "froze" if decision.frozen else None
 
     def _reply(self, request: list[bytes]) -> None:
-        assert self.dealer is not None
         self.answered += 1  # counted before the client can see the reply
-        self.dealer.send_multipart(request)
+        self._send(request)
