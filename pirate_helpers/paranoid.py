@@ -46,6 +46,7 @@ READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames aft
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
 DEFAULT_HEARTBEAT_S, DEFAULT_LIVENESS = 0.1, 3  # a worker's, when its join line says nothing
+BUNCHED = 0.02  # of our interval: heartbeats this close were held up on the way, not sent so
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart (or closer) than ours: settings differ
 
 
@@ -175,8 +176,9 @@ class QueueState:
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
         worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
-            if worker.last_heartbeat is not None:
-                worker.heartbeat_gap = gap = now - worker.last_heartbeat
+            last = worker.last_heartbeat
+            if last is not None and (gap := now - last) > BUNCHED * self.heartbeat_interval:
+                worker.heartbeat_gap = gap
                 short = gap < self.heartbeat_interval / MISMATCH_FACTOR
                 worker.short_gaps = worker.short_gaps + 1 if short else 0
                 # heartbeats bunched by a stalled link come at most `liveness` in a row
@@ -267,6 +269,9 @@ class QueueState:
         self.names.remove(identity)
         self.unreachable += 1
         self.notes.append(("unreachable", f"{self.names[identity]} is gone"))
+        gap = worker.heartbeat_gap  # a worker faster than us closes its socket on us
+        if gap is not None and gap < self.heartbeat_interval / MISMATCH_FACTOR:
+            self._mismatch(identity, gap)
         if worker.request is not None:
             self._requeue(worker)
         while self.pending and self.ready:

@@ -143,3 +143,16 @@ def test_a_frozen_queue_makes_its_workers_back_off_and_loses_nothing():
         load.stop()
         for w in workers:
             w.stop()
+
+
+def test_state_a_faster_worker_whose_connection_is_gone_is_named_once():
+    """What a room showed: a worker at 0.25 s gives a 1 s queue up and closes its socket;
+    the queue learns it from a failed send, not from a second READY."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("hasty")
+    for start in (0.0, 2.0, 4.0):
+        state.on_worker_message([w, PPP_READY], start)
+        state.on_worker_message([w, PPP_HEARTBEAT], start + 0.25)
+        state.on_worker_message([w, PPP_HEARTBEAT], start + 0.5)
+        state.worker_unreachable(w, start + 1.0)
+    assert kinds(state).count("mismatch") == 1 and kinds(state).count("unreachable") == 3
