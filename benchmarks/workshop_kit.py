@@ -30,11 +30,15 @@ PLATFORMS = {  # pip's platform tags: each list is one machine kind, newest tag 
     "Linux ARM": ["manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64"],
 }
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-MARKED = {  # needed there only (an environment marker), which pip judges by *this* machine
+# Needed there only (an environment marker such as `sys_platform == "win32"` or
+# `python_version < "3.11"`), which `pip download` judges by the machine it runs on, not by
+# --platform and --python-version: listed by hand from the dependencies' metadata.
+MARKED = {
     "Windows x86-64": ["colorama", "pywinpty"],
     "macOS Apple silicon": ["appnope"],
     "macOS Intel": ["appnope"],
 }
+MARKED_PYTHON = {"3.10": ["exceptiongroup", "tomli"]}
 
 
 def requirements(roles_only: bool) -> list[str]:
@@ -67,7 +71,7 @@ def make_kit(out: Path, *, here: bool, roles_only: bool) -> None:
         for kind, tags in PLATFORMS.items():
             for python in PYTHONS:
                 print(f"{kind}, Python {python}", flush=True)
-                marked = [] if roles_only else MARKED.get(kind, [])
+                marked = [] if roles_only else MARKED.get(kind, []) + MARKED_PYTHON.get(python, [])
                 pip("download", "--quiet", "--only-binary=:all:", "--implementation", "cp",
                     "--python-version", python, *[f"--platform={tag}" for tag in tags],
                     "--dest", str(out), *needs, *marked)
