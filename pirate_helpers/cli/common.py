@@ -217,9 +217,12 @@ def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> Non
                 "--curve is the safe choice)", error=True)
 
 
-def join_lines(**tokens: str) -> list[str]:
-    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
-    return [f"join ({who}): {token}" for who, token in tokens.items()]
+def join_lines(security: Security | None = None, **lines: str) -> list[str]:
+    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects.
+    With `security` the values are bound endpoints; without, join tokens made already (a
+    Paranoid queue's workers line carries its heartbeat settings)."""
+    return [f"join ({who}): {security.join(line) if security else line}"
+            for who, line in lines.items()]
 
 
 def warn_if_public(role_name: str, endpoint: str) -> None:

@@ -55,7 +55,7 @@ def lazy_server(args: argparse.Namespace) -> int:
     warn_if_insecure("lazy-server", server.security, server.endpoint)
     return serve("lazy-server", server, announce=[
         f"listening on {server.endpoint}",
-        *join_lines(clients=server.join_clients)])
+        *join_lines(server.security, clients=server.endpoint)])
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:

@@ -76,8 +76,7 @@ def majordomo_broker(args: argparse.Namespace) -> int:
     warn_if_insecure("majordomo-broker", broker.security, broker.endpoint)
     return serve("majordomo-broker", broker, announce=[
         f"listening on {broker.endpoint}",
-        *join_lines(clients=broker.security.join(broker.endpoint),
-                    workers=broker.security.join(broker.endpoint))])
+        *join_lines(broker.security, clients=broker.endpoint, workers=broker.endpoint)])
 
 
 def majordomo_worker_options(parser: argparse.ArgumentParser) -> None:
