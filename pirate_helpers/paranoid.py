@@ -753,8 +753,8 @@ class ParanoidWorker(Actor):
         """Measure the queue's pace: heartbeats bunched after a stall come fewer than
         `liveness` in a row, a freeze spreads one gap; a different setting keeps on (also
         across reconnections: a queue purges a slow worker, so it may hear only a few)."""
-        if self._queue_beat_at is not None:
-            gap, mine = now - self._queue_beat_at, self.heartbeat_interval
+        mine = self.heartbeat_interval
+        if self._queue_beat_at is not None and (gap := now - self._queue_beat_at) > BUNCHED * mine:
             odd = gap < mine / MISMATCH_FACTOR or gap > mine * MISMATCH_FACTOR
             self._odd_gaps = self._odd_gaps + 1 if odd else 0
             if self._odd_gaps > self.liveness.max_liveness:
