@@ -128,8 +128,10 @@ def test_the_instructor_types_chaos_on_the_queues_terminal():
             queue.type("freeze 0.6")
             queue.expect(r"freeze\s+queue frozen for 0.6 s")
             queue.expect(r"thaw\s+queue running again")
-            for _ in names:
-                queue.expect(r"reconnect\s+(ann|ben) reconnected", timeout=10)
+            back: set[str] = set()  # on a fresh connection: its READY, or a failed send, tells
+            while back != set(names):
+                back.add(queue.expect(r"\s(?:reconnect|join)\s+(ann|ben) "
+                                      r"(?:reconnected|joined)$", timeout=10).group(1))
             queue.type("freeze soon")
             queue.expect(r"freeze: expected seconds above 0, at most 3600, not 'soon'")
             queue.type("explode")
