@@ -211,8 +211,9 @@ def _check(queue: _FakeQueue, errors: list[BaseException]) -> str:
 
 
 def student_view(worker: ParanoidWorker) -> dict:
-    """What a student watches of their own worker in a room (a dashboard snapshot): serving
-    or backing off, served and reconnections. Nothing here waits for the load to start."""
-    state = "serving" if worker.liveness.connected else "backing off"
+    """What a student watches of their own worker in a room (a dashboard snapshot): ready
+    (connected) or backing off, served and reconnections, in the queue dashboard's words.
+    Nothing here waits for the load to start."""
+    state = "ready" if worker.liveness.connected else "backing off"
     return {"workers": {worker.name: state}, "served": {worker.name: worker.answered},
             "counts": {"served": worker.answered, "reconnections": worker.reconnects}}
