@@ -156,3 +156,34 @@ def test_state_a_faster_worker_whose_connection_is_gone_is_named_once():
         state.on_worker_message([w, PPP_HEARTBEAT], start + 0.5)
         state.worker_unreachable(w, start + 1.0)
     assert kinds(state).count("mismatch") == 1 and kinds(state).count("unreachable") == 3
+
+
+@given(st.lists(st.tuples(st.sampled_from(["beat", "stall", "freeze", "reconnect"]),
+                          st.floats(min_value=0.8, max_value=1.2)), max_size=60))
+def test_state_a_worker_at_our_pace_is_never_named_whatever_happens(events):
+    """Heartbeats at our interval (give or take 20%), stalls of the link shorter than the
+    silence limit, freezes of the queue, reconnections: never a mismatch warning."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("steady")
+    now = 0.0
+    state.on_worker_message([w, PPP_READY], now)
+    for kind, jitter in events:
+        if kind == "beat":
+            now += jitter
+            state.on_worker_message([w, PPP_HEARTBEAT], now)
+        elif kind == "stall":  # held up, then what was sent meanwhile arrives at once
+            now += 2.5 * jitter
+            for _ in range(2):
+                state.on_worker_message([w, PPP_HEARTBEAT], now)
+        elif kind == "freeze":
+            state.freeze(5 * jitter, now)
+            now += 5 * jitter
+            state.thaw(now)
+            state.on_worker_message([w, PPP_READY], now)  # it backed off and came back
+        else:
+            now += jitter
+            state.on_worker_message([w, PPP_READY], now)
+        state.tick(now)
+        if w not in state.workers:
+            state.on_worker_message([w, PPP_READY], now)
+    assert "mismatch" not in kinds(state), state.notes
