@@ -86,3 +86,64 @@ def test_queue_dashboard_role_prints_the_table():
         assert queue.stop() == 0
     text = "\n".join(queue.seen + [queue.lines.get() for _ in range(queue.lines.qsize())])
     assert "worker" in text and "last heard" in text and "failed handshakes: 0" in text
+
+
+def test_the_tables_show_chaos_in_progress():
+    from pirate_helpers.views.widgets import render as render_html
+
+    snapshot = {"workers": {"bob": "expired"}, "counts": {},
+                "chaos": ["bob cut off, 4.2 s left", "queue frozen, 1.0 s left"]}
+    console = Console(record=True, width=100, color_system=None)
+    console.print(render(snapshot))
+    text = console.export_text()
+    assert "chaos: bob cut off, 4.2 s left" in text and "chaos: queue frozen" in text
+    assert "<b>chaos:</b> bob cut off, 4.2 s left" in render_html(snapshot)
+
+
+def test_the_instructor_types_chaos_on_the_queues_terminal():
+    """`cut NAME SECONDS` and `freeze SECONDS` typed on the queue's terminal (here, also
+    under --dashboard): the worker is purged and returns, every worker backs off and
+    returns, the load loses nothing; a mistake gets one line."""
+    beat = ("--heartbeat-ms", "100", "--liveness", "3")
+    with Role("paranoid-queue", *beat, stdin=True) as queue:
+        clients = queue.expect(r"join \(clients\): (\S+)").group(1)
+        workers = queue.expect(r"join \(workers\): (\S+)").group(1)
+        assert workers.endswith("/heartbeat-100ms-liveness-3")
+        queue.expect(r"type: cut NAME SECONDS")
+        names = ("ann", "ben")
+        started = [Role("paranoid-worker", "--join", workers, "--name", name,
+                        "--reconnect-min-ms", "100", "--quiet") for name in names]
+        try:
+            for _ in names:
+                queue.expect(r"join\s+(ann|ben) joined")
+            load = Role("lazy-client", "--join", clients, "--name", "load", "--forever",
+                        "--rate", "50", "--timeout-ms", "500", "--retries", "5",
+                        "--summary-ms", "100")
+            load.expect(r"live: load: [1-9]\d* answered")
+            queue.type("cut ann 1")
+            queue.expect(r"partition\s+ann cut off for 1 s")
+            queue.expect(r"purge\s+ann silent for 0.3 s")
+            queue.expect(r"heal\s+ann reachable again", timeout=10)
+            queue.expect(r"join\s+ann joined", timeout=10)
+            queue.type("freeze 0.6")
+            queue.expect(r"freeze\s+queue frozen for 0.6 s")
+            queue.expect(r"thaw\s+queue running again")
+            back: set[str] = set()  # on a fresh connection: its READY, or a failed send, tells
+            while back != set(names):
+                back.add(queue.expect(r"\s(?:reconnect|join)\s+(ann|ben) "
+                                      r"(?:reconnected|joined)$", timeout=10).group(1))
+            queue.type("freeze soon")
+            queue.expect(r"freeze: expected seconds above 0, at most 3600, not 'soon'")
+            queue.type("explode")
+            queue.expect(r"unknown command 'explode'; type one of: cut NAME SECONDS")
+            live = load.expect(r"live: load: (\d+) answered, \d+ retried, (\d+) lost, "
+                               r"(\d+) mismatched")
+            assert int(live.group(1)) > 0 and live.group(2) == live.group(3) == "0"
+            assert load.stop() == 143
+        finally:
+            codes = [worker.stop() for worker in started]
+        assert codes == [0, 0]
+        assert queue.stop() == 0
+    assert not [line for line in queue.all_lines() if "mismatch" in line or "warning" in line]
+    for worker in started:
+        assert not [line for line in worker.all_lines() if "mismatch" in line]

@@ -51,7 +51,7 @@ def test_the_queue_state_tracks_two_workers_of_one_name_and_notes_it_once():
     state.on_worker_message([b, PPP_READY], 0.0)
     state.on_worker_message([b, PPP_READY], 0.5)  # a reconnection is not a new duplicate
     assert set(state.ready) == {a, b}
-    assert [kind for kind, _ in state.notes] == ["join", "join", "duplicate"]
+    assert [kind for kind, _ in state.notes] == ["join", "join", "duplicate", "reconnect"]
 
 
 def test_a_purged_worker_whose_heartbeat_comes_late_is_named_with_both_intervals():
@@ -118,11 +118,16 @@ def test_a_slow_heartbeating_worker_is_named_in_a_warning_with_both_intervals():
     with ParanoidQueue(trace=trace, heartbeat_interval=0.05, liveness=3) as queue:
         slow = ParanoidWorker("slowpoke", connect=queue.backend_endpoint, trace=trace,
                               heartbeat_interval=0.4, liveness=3).start()
-        assert trace.wait_for(lambda: trace.count("mismatch") == 1, 5), trace
-        [warning] = [e.detail for e in trace.events if e.kind == "mismatch"]
+        assert trace.wait_for(lambda: trace.count("mismatch", "queue") == 1, 5), trace
+        [warning] = [e.detail for e in trace.of("queue", "mismatch")]
         assert "slowpoke" in warning and "every 0.05 s" in warning
         assert re.search(r"~0\.[3-9]", warning), warning
+        # the worker measures the queue's pace too, and says so once
+        assert trace.wait_for(lambda: trace.count("mismatch", "slowpoke") == 1, 5), trace
+        [heard] = [e.detail for e in trace.of("slowpoke", "mismatch")]
+        assert "every 0.4 s" in heard and re.search(r"queue every ~0\.0[3-7]", heard), heard
         slow.stop()
+    assert trace.count("mismatch") == 2, "one warning on each side"
 
 
 def test_a_dropped_request_costs_only_its_own_client_a_timeout():

@@ -66,6 +66,23 @@ def test_a_join_token_pastes_unquoted_and_round_trips():
     assert Join.parse("ipc:///tmp/abc").endpoint == "ipc:///tmp/abc"
 
 
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_queues_join_line_carries_its_heartbeat_and_liveness(keyed):
+    keys = KeyPair.generate()
+    security = Security.curve(keys) if keyed else Security()
+    token = security.join("tcp://127.0.0.1:5556", heartbeat_interval=0.25, liveness=4)
+    # still nothing a shell interprets: letters, digits, - : / .
+    assert re.fullmatch(r"tcp://[0-9.]+:5556(/[0-9a-f]{64})?/heartbeat-250ms-liveness-4", token)
+    assert not set(token) & set("?&*!;|<>^%$#@,'\"(){}[]` ")
+    join = Join.parse(token)
+    assert (join.endpoint, join.heartbeat_interval, join.liveness) == (
+        "tcp://127.0.0.1:5556", 0.25, 4)
+    assert join.server_key == (keys.public if keyed else None)
+    assert str(join) == token
+    with pytest.raises(ValueError, match="liveness at least 1"):
+        Join.parse("tcp://127.0.0.1:5556/heartbeat-100ms-liveness-0")
+
+
 def test_the_advertised_host_is_one_a_student_can_type():
     for bound in ("tcp://0.0.0.0:5555", "tcp://*:5555"):
         host = advertised(bound).removeprefix("tcp://").rsplit(":", 1)[0]
@@ -94,7 +111,8 @@ def test_classes_refuse_an_open_bind_too():
 def test_curve_join_round_trip_through_the_paranoid_queue():
     security = Security.curve()
     with ParanoidQueue("classroom", security=security) as queue:
-        assert queue.join_workers.endswith("/" + security.keys.public_hex)
+        assert queue.join_workers.endswith(f"/{security.keys.public_hex}"
+                                           "/heartbeat-100ms-liveness-3")
         with ParanoidWorker("alice", connect=queue.join_workers), \
                 LazyPirateClient(queue.join_clients, timeout=2) as client:
             assert client.request(b"hello") == [b"hello"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import queue
 import signal
 import sys
 import threading
@@ -153,12 +154,19 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _read_lines(lines: queue.SimpleQueue[str]) -> None:
+    for line in sys.stdin:
+        lines.put(line)
+
+
 def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
           farewell: Callable[[], str] | None = None,
-          view: Callable[[], LiveView] | None = None) -> int:
+          view: Callable[[], LiveView] | None = None,
+          commands: Callable[[str], str | None] | None = None) -> int:
     """Print the `announce` lines, then keep started actors running until the first one ends
     (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
     `view` makes a live view (a terminal table) shown below the announced lines.
+    `commands` carries out each line typed on standard input and returns what to print.
 
     The signal is only noted (`StopSignals`): raising inside a thread join can leave the
     thread looking finished while it still runs. The handlers are in place before the
@@ -168,10 +176,16 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
     for line in announce:
         say(role_name, line)
     live = view().__enter__() if view is not None else None
+    typed: queue.SimpleQueue[str] = queue.SimpleQueue()
+    if commands is not None:
+        threading.Thread(target=_read_lines, args=(typed,), daemon=True).start()
     try:
         while all(actor.running for actor in actors):
             for log in _logs:
                 log.tick()
+            while commands is not None and not typed.empty():
+                if (answer := commands(typed.get())) is not None:
+                    say(role_name, answer)
             if live is not None:
                 live.refresh()
             if signals.wait(0.2):
@@ -203,9 +217,12 @@ def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> Non
                 "--curve is the safe choice)", error=True)
 
 
-def join_lines(security: Security, **endpoints: str) -> list[str]:
-    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
-    return [f"join ({who}): {security.join(endpoint)}" for who, endpoint in endpoints.items()]
+def join_lines(security: Security | None = None, **lines: str) -> list[str]:
+    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects.
+    With `security` the values are bound endpoints; without, join tokens made already (a
+    Paranoid queue's workers line carries its heartbeat settings)."""
+    return [f"join ({who}): {security.join(line) if security else line}"
+            for who, line in lines.items()]
 
 
 def warn_if_public(role_name: str, endpoint: str) -> None:

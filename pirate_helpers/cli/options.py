@@ -296,11 +296,18 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
     add_security_options(parser)
 
 
-def add_heartbeat_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--heartbeat-ms", type=milliseconds, default=1000, metavar="MS",
-                        help="send a heartbeat this often (default 1000)")
-    parser.add_argument("--liveness", type=count, default=3, metavar="N",
-                        help="a peer silent for N heartbeats is dead (default 3)")
+HEARTBEAT_MS, LIVENESS = 1000, 3
+
+
+def add_heartbeat_options(parser: argparse.ArgumentParser, *, from_join: bool = False) -> None:
+    """A queue's heartbeat settings; a worker's (`from_join`) default to its join line's."""
+    default = "the join line's, else " if from_join else ""
+    parser.add_argument("--heartbeat-ms", type=milliseconds,
+                        default=None if from_join else HEARTBEAT_MS, metavar="MS",
+                        help=f"send a heartbeat this often (default {default}{HEARTBEAT_MS})")
+    parser.add_argument("--liveness", type=count, default=None if from_join else LIVENESS,
+                        metavar="N", help="a peer silent for N heartbeats is dead "
+                        f"(default {default}{LIVENESS})")
 
 
 def add_reconnect_options(parser: argparse.ArgumentParser, peer: str) -> None:

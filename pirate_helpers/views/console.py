@@ -1,7 +1,8 @@
 """A live terminal table of a running queue: what an instructor projects during a workshop.
 
 It shows what a queue's `snapshot()` returns (workers with their state, requests served
-and how long ago each was last heard, the counts, failed CURVE handshakes), drawn with rich,
+and how long ago each was last heard, the counts, failed CURVE handshakes, chaos in
+progress: a worker cut off, the queue frozen), drawn with rich,
 so the view knows nothing of sockets. `render` is a pure function of a snapshot (easy to test);
 `TerminalDashboard` keeps it live while a role serves.
 """
@@ -39,6 +40,8 @@ def render(snapshot: dict, title: str = "") -> Group:
     if snapshot.get("counts", {}).get("failed handshakes"):
         counts.append("\n(failed handshakes: peers with a wrong or missing key; to them "
                       "this queue looks dead)", style="red")
+    for chaos in snapshot.get("chaos", []):  # what the instructor broke on purpose, live
+        counts.append(f"\nchaos: {chaos}", style="bold magenta")
     return Group(workers, counts)
 
 

@@ -44,6 +44,8 @@ MARKS = {
     "disconnected": ("d", "tab:pink", "connection dropped (libzmq)"),
     "handshake_succeeded": ("+", "tab:green", "connection up (libzmq)"),
     "cancelled": ("x", "tab:gray", "cancelled"),
+    "thaw": ("s", "tab:green", "queue thawed"),
+    "partition": ("$\\times$", "tab:purple", "cut off by the queue"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 ARROW_GAP = 0.008  # the least distance between two arrows at any lane, as a share of the width
