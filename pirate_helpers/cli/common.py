@@ -144,12 +144,15 @@ class StopSignals:
         return bool(self.received)
 
 
-def raise_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+def raise_on_signals() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread, and SIGINT KeyboardInterrupt even
+    when the process started with SIGINT ignored (`&` in a script, nohup, some CI runners),
+    so every role stops on both, as `StopSignals` does for the serving ones."""
 
     def handler(*_: object) -> None:
         raise Terminated
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
 
 

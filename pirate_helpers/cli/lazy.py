@@ -15,7 +15,7 @@ from .common import (
     exit_status,
     join_lines,
     make_trace,
-    raise_on_sigterm,
+    raise_on_signals,
     role,
     say,
     serve,
@@ -85,7 +85,7 @@ def lazy_client(args: argparse.Namespace) -> int:
     if args.forever or args.rate is not None:
         return steady_load(args)
     started = time.monotonic()
-    raise_on_sigterm()
+    raise_on_signals()
     with LazyPirateClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
                           name="lazy-client", keys=client_keys(args),
                           trace=make_trace(args)) as client:

@@ -14,7 +14,7 @@ from .common import (
     exit_status,
     join_lines,
     make_trace,
-    raise_on_sigterm,
+    raise_on_signals,
     role,
     say,
     serve,
@@ -112,7 +112,7 @@ def majordomo_client_options(parser: argparse.ArgumentParser) -> None:
       majordomo_client_options)
 def majordomo_client(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    raise_on_sigterm()
+    raise_on_signals()
     mismatched = 0
     with MajordomoClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
                          name="majordomo-client", trace=make_trace(args)) as client:
