@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import socket
 import sys
 import threading
 
@@ -73,7 +74,14 @@ def relay_role(args: argparse.Namespace) -> int:
     listen = args.listen.replace("tcp://*:", "tcp://0.0.0.0:")
     relay = Relay(args.target, "relay", listen=listen, latency=args.latency_ms / 1000,
                   trace=make_trace(args))
-    relay.start()
+    try:
+        relay.start()
+    except OSError as error:  # a port in use, or a name no address (an interface's, say)
+        why = error.strerror or str(error)
+        raise UsageError(f"argument --listen: {args.listen}: {why} (the relay listens on an "
+                         "IPv4 address, not an interface name)"
+                         if isinstance(error, socket.gaierror) else
+                         f"argument --listen: {args.listen}: {why}") from None
     warn_if_public("relay", relay.endpoint)
     signals = StopSignals()
     lines: queue.Queue[str | None] = queue.Queue()
