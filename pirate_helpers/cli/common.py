@@ -36,16 +36,23 @@ def say(role_name: str, text: str, *, error: bool = False) -> None:
 PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
 """Event kinds that happen once per message: `--quiet` leaves them out."""
 
-RATE_LIMITED = frozenset({"reject", "unreachable", "handshake-failed"})
-"""Event kinds a hostile peer can cause at will: only the first few are printed."""
+RATE_LIMITED = frozenset({
+    "reject", "unreachable", "handshake-failed", "connect-only",  # junk, strangers, scans
+    "join", "duplicate", "ready", "leave", "purge", "requeue", "mismatch",  # workers come, go
+    "expire",  # requests for a service nobody offers
+    "refused", "connection", "closed",  # the relay's connections
+})
+"""Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
+a few lines, then a summary with exact counts."""
 
 
 class EventLog:
-    """Prints a role's events: the first `first` of each rate-limited kind, then a summary
-    of how many more every `summary_every` s. Counts are exact; only printing is limited.
+    """Prints a role's events: in every `summary_every` s, the first `first` of each
+    rate-limited kind, then one summary of how many more. Counts are exact; only printing is
+    limited, so an instructor still sees who joins while a flood costs a line per window.
 
-    Every other kind (a purge, a crash, a reconnect) is always printed; per-message kinds
-    only without `--quiet`. Called from actor threads, so it takes a lock.
+    Every other kind (a crash, a reconnect, a cut) is always printed; per-message kinds only
+    without `--quiet`. Called from actor threads, so it takes a lock.
     """
 
     def __init__(self, *, quiet: bool, first: int = 5, summary_every: float = 10.0,
@@ -53,7 +60,8 @@ class EventLog:
                  write: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
         self.quiet, self.first, self.summary_every = quiet, first, summary_every
         self.clock, self.write = clock, write
-        self.seen: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()  # in all
+        self.in_window: Counter[str] = Counter()  # since the last summary
         self.unprinted: Counter[str] = Counter()
         self.summary_at = clock() + summary_every
         self._lock = threading.Lock()
@@ -61,12 +69,13 @@ class EventLog:
     def __call__(self, event: Event) -> None:
         with self._lock:
             if event.kind in RATE_LIMITED:
+                self._summarize_if_due()  # a new window may begin with this event
                 self.seen[event.kind] += 1
-                if self.seen[event.kind] > self.first:
+                self.in_window[event.kind] += 1
+                if self.in_window[event.kind] > self.first:
                     self.unprinted[event.kind] += 1
-                    self._summarize_if_due()
                     return
-                if self.seen[event.kind] == self.first:
+                if self.in_window[event.kind] == self.first:
                     event = Event(event.t, event.actor, event.kind,
                                   f"{event.detail} (further ones summed up every "
                                   f"{self.summary_every:g} s)", event.peer)
@@ -91,10 +100,23 @@ class EventLog:
         for kind, more in sorted(self.unprinted.items()):
             self.write(f"summary: {more} more {kind} ({self.seen[kind]} in all)")
         self.unprinted.clear()
+        self.in_window.clear()
 
 
 TRACE_KEPT = 1000  # a role prints its events; it need not hold a workshop's worth of them
 _logs: list[EventLog] = []
+
+
+def tick_logs() -> None:
+    """Print the summaries that are due (a role's main loop calls this)."""
+    for log in _logs:
+        log.tick()
+
+
+def close_logs() -> None:
+    """Print what is left unsummed, so the counts a stopping role printed add up."""
+    for log in _logs:
+        log.close()
 
 
 def make_trace(args: argparse.Namespace) -> Trace:
@@ -173,8 +195,7 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
     live = view().__enter__() if view is not None else None
     try:
         while all(actor.running for actor in actors):
-            for log in _logs:
-                log.tick()
+            tick_logs()
             if live is not None:
                 live.refresh()
             if signals.wait(0.2):
@@ -185,8 +206,7 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
             live.__exit__(None, None, None)
         for actor in reversed(actors):
             actor.stop()
-        for log in _logs:
-            log.close()
+        close_logs()
         if farewell is not None:
             say(role_name, farewell())
     if any(getattr(actor, "crashed", False) for actor in actors):

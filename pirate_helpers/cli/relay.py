@@ -16,7 +16,16 @@ import threading
 from ..endpoints import LOCAL
 from ..relay import Relay
 from ..security import is_loopback
-from .common import StopSignals, UsageError, make_trace, role, say, warn_if_public
+from .common import (
+    StopSignals,
+    UsageError,
+    close_logs,
+    make_trace,
+    role,
+    say,
+    tick_logs,
+    warn_if_public,
+)
 from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
 
 COMMANDS = "cut, heal, latency MS, reset, status"
@@ -90,6 +99,7 @@ def relay_role(args: argparse.Namespace) -> int:
     say("relay", f"type: {COMMANDS}")
     try:
         while relay.running and not signals.received:
+            tick_logs()
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:
@@ -99,4 +109,5 @@ def relay_role(args: argparse.Namespace) -> int:
     finally:
         say("relay", "stopping")
         relay.stop()
+        close_logs()
     return 0
