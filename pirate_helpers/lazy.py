@@ -188,6 +188,10 @@ class LazyServer(StrictEcho):
     def handshake_failures(self) -> int:
         return self.watch.failed if self.watch else 0
 
+    @property
+    def closed_before_handshake(self) -> int:
+        return self.watch.closed_early if self.watch else 0
+
     def valid(self, request: list[bytes]) -> bool:
         return not self.binds or b"" in request[1:-1]  # a ROUTER: [client, b"", body...]
 

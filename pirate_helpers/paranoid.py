@@ -534,7 +534,8 @@ class ParanoidQueue(TwoSidedQueue):
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "rejected": state.rejected, "failed handshakes": self.handshake_failures}
+                  "rejected": state.rejected, "failed handshakes": self.handshake_failures,
+                  "closed before handshake": self.closed_before_handshake}
         return {"workers": workers, "counts": counts, "served": served, "last heard": heard}
 
 

@@ -153,6 +153,25 @@ def test_strangers_on_the_workers_side_get_no_request_and_are_counted(queue_clas
             context.destroy()
 
 
+def test_a_bare_connect_and_close_is_counted_apart_from_a_wrong_key():
+    """A port scan's connect and close is no key problem: the dashboard says which is which
+    (50 port-scan connects once counted as 50 peers with a wrong or missing key)."""
+    with ParanoidQueue("scanned", security=Security.curve()) as queue:
+        port = int(queue.frontend_endpoint.rsplit(":", 1)[1])
+        for _ in range(5):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        assert queue.wait_until(lambda: queue.closed_before_handshake == 5, 5), \
+            queue.closed_before_handshake
+        assert queue.handshake_failures == 0
+        with LazyPirateClient(Join(queue.frontend_endpoint, KeyPair.generate().public),
+                              timeout=0.3, retries=1) as client:
+            with pytest.raises(ServerUnavailable):
+                client.request(b"wrong key")
+        assert queue.wait_until(lambda: queue.handshake_failures >= 1, 5)  # once per retry
+        counts = queue.snapshot()["counts"]
+        assert counts["failed handshakes"] >= 1 and counts["closed before handshake"] == 5
+
+
 def test_allow_admits_only_the_clients_whose_keys_are_in_the_folder(tmp_path):
     admitted = KeyPair.load_or_create(tmp_path / "alice")
     (tmp_path / "allowed").mkdir()

@@ -39,6 +39,9 @@ def render(snapshot: dict, title: str = "") -> Group:
     if snapshot.get("counts", {}).get("failed handshakes"):
         counts.append("\n(failed handshakes: peers with a wrong or missing key; to them "
                       "this queue looks dead)", style="red")
+    if snapshot.get("counts", {}).get("closed before handshake"):
+        counts.append("\n(closed before handshake: connections that ended before saying "
+                      "anything, e.g. a port scan; not a key problem)", style="dim")
     return Group(workers, counts)
 
 
