@@ -79,7 +79,7 @@ class TrackedWorker:
     served: int = 0
     last_heard: float = 0.0
     last_heartbeat: float | None = None
-    heartbeat_gap: float | None = None  # between its last two heartbeats: its interval
+    heartbeat_gap: float | None = None  # between two heartbeats while idle: its interval
 
 
 class QueueState:
@@ -164,6 +164,9 @@ class QueueState:
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
         worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
+            if worker.request is not None:  # a worker may block while it works (the
+                worker.last_heartbeat = None  # Guide's ppworker): busy gaps say nothing
+                return
             if worker.last_heartbeat is not None:
                 worker.heartbeat_gap = now - worker.last_heartbeat
             worker.last_heartbeat = now
@@ -267,6 +270,7 @@ class QueueState:
 
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
+        worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
             self.to_workers.append((worker.identity, request))
 
