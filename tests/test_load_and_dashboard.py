@@ -58,6 +58,28 @@ def test_lazy_client_forever_keeps_a_live_summary_and_exits_on_signals():
         assert server.stop() == 0
 
 
+def test_majordomo_client_honours_name_forever_rate_and_summary_ms_as_lazy_client_does():
+    """Once it took these options and ignored them (`--forever --rate 5` sent 10 requests
+    flat out and exited 0); now both clients share one code path."""
+    with Role("majordomo-broker") as broker:
+        join = broker.expect(r"join \(clients\): (\S+)").group(1)
+        worker = Role("majordomo-worker", "--join", join, "--service", "echo", "--name", "e1")
+        try:
+            worker.expect("e1 offers echo")
+            client = Role("majordomo-client", "--join", join, "--service", "echo", "--name",
+                          "dora", "--forever", "--rate", "20", "--summary-ms", "100")
+            first = client.expect(r"live: dora: ([1-9]\d*) answered, 0 retried, 0 lost, "
+                                  r"0 mismatched, latency .* in ([\d.]+) s")
+            answered, elapsed = int(first.group(1)), float(first.group(2))
+            assert answered <= 20 * elapsed + 1, "--rate 20 paces it"
+            assert client.stop() == 143, client.stderr  # --forever: it ran until stopped
+            final = client.expect(r"stopped: dora: (\d+) answered, 0 retried, 0 lost", 2)
+            assert int(final.group(1)) >= answered
+            broker.expect(r"dora:1\b")  # the bodies carry the name
+        finally:
+            assert worker.stop() == 0, worker.stderr
+
+
 def test_the_terminal_table_shows_workers_counts_and_failed_handshakes():
     snapshot = {"workers": {"alice": "ready", "alice#2": "busy", "bob": "expired"},
                 "counts": {"answered": 12, "failed handshakes": 3},
