@@ -1,5 +1,6 @@
 """A steady load that says who sent what, and the live table an instructor projects."""
 
+import io
 import re
 import signal
 
@@ -108,3 +109,32 @@ def test_queue_dashboard_role_prints_the_table():
         assert queue.stop() == 0
     text = "\n".join(queue.seen + [queue.lines.get() for _ in range(queue.lines.qsize())])
     assert "worker" in text and "last heard" in text and "failed handshakes: 0" in text
+
+
+def test_a_dashboard_of_thousands_draws_a_screenful_and_counts_the_rest():
+    """8,000 dead workers once took a core to draw five times a second."""
+    workers = {f"w{n:05d}": "ready" if n % 2 else "busy" for n in range(8000)}
+    console = Console(width=100, record=True)
+    console.print(render({"workers": workers, "counts": {}}, "classroom"))
+    text = console.export_text()
+    assert "w00000" in text and "w00039" in text and "w00040" not in text
+    assert "… 7960 more" in text and "3980 busy, 3980 ready" in text
+
+
+def test_a_live_dashboard_redraws_at_most_once_a_second():
+    from pirate_helpers.views.console import TerminalDashboard
+
+    now = [0.0]
+    snapshots = []
+
+    def snapshot():
+        snapshots.append(now[0])
+        return {"workers": {}, "counts": {}}
+
+    view = TerminalDashboard(snapshot, console=Console(file=io.StringIO()),
+                             clock=lambda: now[0])
+    with view:
+        for step in range(1, 21):  # the serving loop asks every 0.2 s for 4 s
+            now[0] = step * 0.2
+            view.refresh()
+    assert len(snapshots) == 1 + 4 + 1, snapshots  # made, once a second, the last on exit
