@@ -70,13 +70,18 @@ class EndpointError(Exception):
         self.errno = error.errno
 
 
+_bound_here: set[str] = set()  # endpoints this process has bound: its own to free again
+
+
 def bind(socket: zmq.Socket, endpoint: str = LOCAL) -> str:
     """Bind `socket` and return the endpoint it really got (the port filled in)."""
     try:
         socket.bind(endpoint)
     except zmq.ZMQError as error:
         raise EndpointError(endpoint, error) from None
-    return socket.last_endpoint.decode()
+    bound = socket.last_endpoint.decode()
+    _bound_here.update((endpoint, bound))
+    return bound
 
 
 def connect(socket: zmq.Socket, endpoint: str) -> None:
@@ -88,7 +93,6 @@ def connect(socket: zmq.Socket, endpoint: str) -> None:
 
 
 REBIND_TIMEOUT_S = 2.0
-_bound_here: set[str] = set()  # endpoints this process has bound: its own to free again
 
 
 def bind_when_free(
@@ -108,15 +112,12 @@ def bind_when_free(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            bound = bind(socket, endpoint)
+            return bind(socket, endpoint)
         except EndpointError as error:
             ours = endpoint in _bound_here
             if error.errno != zmq.EADDRINUSE or not ours or time.monotonic() > deadline:
                 raise
             pause(0.005)
-            continue
-        _bound_here.update((endpoint, bound))
-        return bound
 
 
 def is_public(endpoint: str) -> bool:
