@@ -48,7 +48,9 @@ WRONG_KEY = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUT
 
 CLOSED_EARLY = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 """A connection that closed before its handshake ended (libzmq 4.3.5 on a CURVE socket):
-a bare TCP connect and close, a port scan, a peer that gave up. Not a key problem."""
+a bare TCP connect and close, a port scan, a peer that gave up; now and then a peer with no
+key that hung up first on seeing CURVE's greeting. Never a wrong key: the server finds that
+itself when it cannot decrypt the peer's HELLO (a protocol error)."""
 
 HANDSHAKE_FAILURES = WRONG_KEY | CLOSED_EARLY
 """Monitor events of a peer that connected but could not complete the handshake."""

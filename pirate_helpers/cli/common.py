@@ -45,6 +45,10 @@ RATE_LIMITED = frozenset({
 """Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
 a few lines, then a summary with exact counts."""
 
+FIRST_PER_WINDOW = {"join": 50}
+"""Kinds with a larger budget than `EventLog.first`: a whole class joins at once, and the
+instructor reads who arrived."""
+
 
 class EventLog:
     """Prints a role's events: in every `summary_every` s, the first `first` of each
@@ -72,10 +76,11 @@ class EventLog:
                 self._summarize_if_due()  # a new window may begin with this event
                 self.seen[event.kind] += 1
                 self.in_window[event.kind] += 1
-                if self.in_window[event.kind] > self.first:
+                first = FIRST_PER_WINDOW.get(event.kind, self.first)
+                if self.in_window[event.kind] > first:
                     self.unprinted[event.kind] += 1
                     return
-                if self.in_window[event.kind] == self.first:
+                if self.in_window[event.kind] == first:
                     event = Event(event.t, event.actor, event.kind,
                                   f"{event.detail} (further ones summed up every "
                                   f"{self.summary_every:g} s)", event.peer)

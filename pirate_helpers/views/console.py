@@ -58,8 +58,8 @@ def render(snapshot: dict, title: str = "", max_rows: int = MAX_ROWS) -> Group:
         counts.append("\n(failed handshakes: peers with a wrong or missing key; to them "
                       "this queue looks dead)", style="red")
     if snapshot.get("counts", {}).get("closed before handshake"):
-        counts.append("\n(closed before handshake: connections that ended before saying "
-                      "anything, e.g. a port scan; not a key problem)", style="dim")
+        counts.append("\n(closed before handshake: connections that hung up before the "
+                      "keys were checked, e.g. a port scan; never a wrong key)", style="dim")
     return Group(workers, counts)
 
 
