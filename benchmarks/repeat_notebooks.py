@@ -5,7 +5,8 @@ a bound on every cell (`--cell-timeout`) and on the wait for a cell's last outpu
 reply (`--iopub-timeout`): a hang becomes a failure with the cell's number, never a silent
 minute. One JSON line per run: the notebook, seconds, the slowest cell and its time, the
 largest gap between a cell's reply and its kernel going idle, the seconds before the first
-cell (kernel start) and after the last (shutdown), and the error if any. Not a test.
+cell (kernel start) and after the last (shutdown), the slowest cell on the client's side and
+whether it stalled after the kernel was done, and the error if any. Not a test.
 
     nice -n 19 .venv/bin/python benchmarks/repeat_notebooks.py notebooks/03-simple-pirate.ipynb \\
         --runs 100 --out /tmp/repeat-03.jsonl
@@ -22,6 +23,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+STALL_S = 5.0
+"""A cell whose kernel went idle this long before the client saw it finish: the client missed
+its wake-up (seen in lesson 03: 119 s, then the poll's timeout found the reply waiting)."""
 
 
 def _seconds(stamp: str | None) -> float | None:
@@ -51,9 +56,11 @@ def _slowest_on_the_client(notebook, client_times: dict) -> dict:
     timing = notebook.cells[index].get("metadata", {}).get("execution", {})
     busy, idle = _seconds(timing.get("iopub.status.busy")), _seconds(
         timing.get("iopub.status.idle"))
+    late = done - idle if idle else None
     return {"client_slowest_cell": index, "client_cell_s": round(done - sent, 2),
             "request_to_busy_s": round(busy - sent, 3) if busy else None,
-            "idle_to_client_s": round(done - idle, 3) if idle else None}
+            "idle_to_client_s": round(late, 3) if late is not None else None,
+            "stalled": late is not None and late > STALL_S}
 
 
 def run_once(path: Path, cell_timeout: float, iopub_timeout: float) -> dict:
