@@ -83,8 +83,8 @@ class TrackedWorker:
     request: list[bytes] | None = None
     served: int = 0
     last_heard: float = 0.0
-    last_heartbeat: float | None = None  # on this connection (READY starts another)
-    heartbeat_gap: float | None = None  # between its last two heartbeats: its interval
+    last_heartbeat: float | None = None  # while idle, on this connection (READY starts another)
+    heartbeat_gap: float | None = None  # between its last two heartbeats while idle: its interval
     short_gaps: int = 0  # heartbeats in a row closer together than ours
 
 
@@ -179,6 +179,9 @@ class QueueState:
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
         worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
+            if worker.request is not None:  # a worker may block while it works (the
+                worker.last_heartbeat = None  # Guide's ppworker): busy gaps say nothing
+                return
             last = worker.last_heartbeat
             if last is not None and (gap := now - last) > BUNCHED * self.heartbeat_interval:
                 worker.heartbeat_gap = gap
@@ -321,6 +324,7 @@ class QueueState:
 
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
+        worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
             self.to_workers.append((worker.identity, request))
 
@@ -620,7 +624,8 @@ class ParanoidQueue(TwoSidedQueue):
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "rejected": state.rejected, "failed handshakes": self.handshake_failures}
+                  "rejected": state.rejected, "failed handshakes": self.handshake_failures,
+                  "closed before handshake": self.closed_before_handshake}
         chaos = [f"{names[identity]} cut off, {until - now:.1f} s left"
                  for identity, until in list(state.cut_off.items()) if until > now]
         if state.frozen_until > now:

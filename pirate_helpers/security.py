@@ -44,8 +44,18 @@ from .trace import Trace
 
 Mode = Literal["loopback", "insecure", "curve"]
 
-HANDSHAKE_FAILURES = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+WRONG_KEY = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+"""A ZeroMQ peer that spoke its part of the handshake and failed it: a wrong server key
+(a cryptographic error), no key on a CURVE socket (mechanism mismatch), or a key that
+`--allow` does not admit (ZAP said no)."""
+
+CLOSED_EARLY = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+"""A connection that closed before its handshake ended (libzmq 4.3.5 on a CURVE socket):
+a bare TCP connect and close, a port scan, a peer that gave up; now and then a peer with no
+key that hung up first on seeing CURVE's greeting. Never a wrong key: the server finds that
+itself when it cannot decrypt the peer's HELLO (a protocol error)."""
+
+HANDSHAKE_FAILURES = WRONG_KEY | CLOSED_EARLY
 """Monitor events of a peer that connected but could not complete the handshake."""
 
 KEY_HEX_DIGITS = 64
@@ -325,8 +335,10 @@ LOOPBACK = Security()
 
 class ConnectionWatch:
     """Counts, from a socket's monitor events, the peers that connected but failed its
-    handshake (a wrong or missing key, a NULL peer on a CURVE socket) and the connections
-    that closed (a peer that crashed or was killed).
+    handshake (`failed`: a wrong or missing key, a NULL peer on a CURVE socket), the
+    connections that closed before a handshake ended (`closed_early`: a port scan, a
+    connect and close; counted apart, since they say nothing about keys) and the
+    connections that closed (a peer that crashed or was killed).
 
     libzmq keeps one monitor per socket (a second replaces the first), so both counts come
     from this one. The actor polls `events` with its other sockets and calls `read` when
@@ -337,16 +349,21 @@ class ConnectionWatch:
                  trace: Trace, owner: str):
         self.events = monitor(sock, HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED)
         self.trace, self.owner = trace, owner
-        self.failed = self.disconnected = 0
+        self.failed = self.closed_early = self.disconnected = 0
 
     def read(self) -> None:
         """Count what arrived, and trace failed handshakes (a view waiting on the trace
         wakes up)."""
         while self.events.get(zmq.EVENTS) & zmq.POLLIN:
             event = recv_monitor_message(self.events)["event"]
-            if event & HANDSHAKE_FAILURES:
+            if event & WRONG_KEY:
                 self.failed += 1
                 self.trace.add(self.owner, "handshake-failed", "a peer with a wrong or "
                                f"missing key ({self.failed} in all)")
+            elif event & CLOSED_EARLY:
+                self.closed_early += 1
+                self.trace.add(self.owner, "connect-only", "a connection closed before its "
+                               "handshake ended: a port scan or a peer that gave up, not a "
+                               f"key ({self.closed_early} in all)")
             elif event == zmq.EVENT_DISCONNECTED:
                 self.disconnected += 1

@@ -1,5 +1,6 @@
 """A steady load that says who sent what, and the live table an instructor projects."""
 
+import io
 import re
 import signal
 
@@ -56,6 +57,28 @@ def test_lazy_client_forever_keeps_a_live_summary_and_exits_on_signals():
             assert int(final.group(1)) >= 1
         server.expect(r"recv\s+carol:1$")
         assert server.stop() == 0
+
+
+def test_majordomo_client_honours_name_forever_rate_and_summary_ms_as_lazy_client_does():
+    """Once it took these options and ignored them (`--forever --rate 5` sent 10 requests
+    flat out and exited 0); now both clients share one code path."""
+    with Role("majordomo-broker") as broker:
+        join = broker.expect(r"join \(clients\): (\S+)").group(1)
+        worker = Role("majordomo-worker", "--join", join, "--service", "echo", "--name", "e1")
+        try:
+            worker.expect("e1 offers echo")
+            client = Role("majordomo-client", "--join", join, "--service", "echo", "--name",
+                          "dora", "--forever", "--rate", "20", "--summary-ms", "100")
+            first = client.expect(r"live: dora: ([1-9]\d*) answered, 0 retried, 0 lost, "
+                                  r"0 mismatched, latency .* in ([\d.]+) s")
+            answered, elapsed = int(first.group(1)), float(first.group(2))
+            assert answered <= 20 * elapsed + 1, "--rate 20 paces it"
+            assert client.stop() == 143, client.stderr  # --forever: it ran until stopped
+            final = client.expect(r"stopped: dora: (\d+) answered, 0 retried, 0 lost", 2)
+            assert int(final.group(1)) >= answered
+            broker.expect(r"dora:1\b")  # the bodies carry the name
+        finally:
+            assert worker.stop() == 0, worker.stderr
 
 
 def test_the_terminal_table_shows_workers_counts_and_failed_handshakes():
@@ -147,3 +170,32 @@ def test_the_instructor_types_chaos_on_the_queues_terminal():
     assert not [line for line in queue.all_lines() if "mismatch" in line or "warning" in line]
     for worker in started:
         assert not [line for line in worker.all_lines() if "mismatch" in line]
+
+
+def test_a_dashboard_of_thousands_draws_a_screenful_and_counts_the_rest():
+    """8,000 dead workers once took a core to draw five times a second."""
+    workers = {f"w{n:05d}": "ready" if n % 2 else "busy" for n in range(8000)}
+    console = Console(width=100, record=True)
+    console.print(render({"workers": workers, "counts": {}}, "classroom"))
+    text = console.export_text()
+    assert "w00000" in text and "w00039" in text and "w00040" not in text
+    assert "… 7960 more" in text and "3980 busy, 3980 ready" in text
+
+
+def test_a_live_dashboard_redraws_at_most_once_a_second():
+    from pirate_helpers.views.console import TerminalDashboard
+
+    now = [0.0]
+    snapshots = []
+
+    def snapshot():
+        snapshots.append(now[0])
+        return {"workers": {}, "counts": {}}
+
+    view = TerminalDashboard(snapshot, console=Console(file=io.StringIO()),
+                             clock=lambda: now[0])
+    with view:
+        for step in range(1, 21):  # the serving loop asks every 0.2 s for 4 s
+            now[0] = step * 0.2
+            view.refresh()
+    assert len(snapshots) == 1 + 4 + 1, snapshots  # made, once a second, the last on exit

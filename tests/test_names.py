@@ -143,3 +143,30 @@ def test_a_dropped_request_costs_only_its_own_client_a_timeout():
             client.stop()
         with LazyPirateClient(server.endpoint) as check:
             assert check.request(b"still fine") == [b"still fine"]
+
+
+def test_a_worker_that_blocks_while_it_works_is_not_called_mismatched():
+    """The Guide's ppworker sends no heartbeat while it works: the gap across a request says
+    nothing about its interval (11 false warnings in 150 s once). Only idle gaps count."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("blocker")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    for now in (1.0, 2.0):
+        state.on_worker_message([w, PPP_HEARTBEAT], now)
+    state.on_request([b"c1", b"", b"job"], 2.1)
+    assert state.workers[w].request is not None
+    state.on_worker_message([w, b"c1", b"", b"job"], 4.9)  # 2.8 s of work, no heartbeat
+    state.on_worker_message([w, PPP_HEARTBEAT], 5.0)
+    state.tick(8.0)  # then it dies: purged
+    assert w not in state.workers
+    assert "mismatch" not in [kind for kind, _ in state.notes]
+
+
+def test_a_worker_idle_with_slow_heartbeats_is_still_called_mismatched():
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("slow")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    for now in (2.5, 5.0):  # idle, every 2.5 s: within the 3 s limit, but not our rate
+        state.on_worker_message([w, PPP_HEARTBEAT], now)
+    state.tick(8.0)
+    assert "mismatch" in [kind for kind, _ in state.notes]
