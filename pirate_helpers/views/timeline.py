@@ -37,6 +37,11 @@ MARKS = {
     "disconnected": ("d", "tab:pink", "connection dropped (libzmq)"),
     "handshake_succeeded": ("+", "tab:green", "connection up (libzmq)"),
     "cancelled": ("x", "tab:gray", "cancelled"),
+    "active": ("s", "tab:green", "becomes active"),
+    "passive": ("s", "tab:gray", "becomes passive"),
+    "failover": ("o", "tab:orange", "asks the other server"),
+    "refuse": ("^", "tab:gray", "request refused (not active)"),
+    "fatal": ("X", "tab:red", "split brain: fatal"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 
