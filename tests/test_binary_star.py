@@ -13,6 +13,7 @@ from processes import Role, run
 
 from pirate_helpers.binary_star import BinaryStarClient, BinaryStarServer, State
 from pirate_helpers.relay import parse_tcp
+from pirate_helpers.security import KeyPair
 
 HEARTBEAT_MS = 100
 TIMEOUT_MS = 100
@@ -188,3 +189,35 @@ def test_garbage_on_the_frontend_is_counted_and_the_server_serves_on(hostile_pub
         finally:
             ctx.destroy()
         assert primary.state == State.ACTIVE and primary.served == 1
+
+
+def test_with_curve_the_state_link_and_the_clients_need_the_keys(tmp_path):
+    """Each server keeps its key in a file, so the peer's join line is known before it
+    starts; a client with the join lines is answered."""
+    keys = {who: KeyPair.load_or_create(tmp_path / f"{who}.key") for who in ("primary",
+                                                                              "backup")}
+    state = {who: f"ipc://{tmp_path}/{who}.state" for who in keys}
+
+    def curve_server(who: str, peer: str) -> Role:
+        return Role("binary-star", f"--{who}", "--curve", "--key-file",
+                    str(tmp_path / f"{who}.key"), "--publish", state[who], "--subscribe",
+                    f"{state[peer]}/{keys[peer].public_hex}", "--heartbeat-ms", "50",
+                    "--quiet")
+
+    primary, backup = curve_server("primary", "backup"), curve_server("backup", "primary")
+    try:
+        joins = [server.expect(r"join \(clients\): (\S+)").group(1)
+                 for server in (primary, backup)]
+        assert all(join.endswith(keys[who].public_hex) for join, who in zip(
+            joins, keys, strict=True))
+        primary.expect("active  heard the backup")
+        backup.expect("passive  heard an active peer")
+        answered = run("binary-star-client", "--connect", joins[0], "--connect", joins[1],
+                       "--requests", "5", "--timeout-ms", "500", "--quiet")
+        assert "5 of 5 answered, 0 mismatched" in answered.stdout, answered.stderr
+        keyless = run("binary-star-client", "--connect", joins[0].rsplit("/", 1)[0],
+                      "--connect", joins[1].rsplit("/", 1)[0], "--requests", "1",
+                      "--timeout-ms", "100", "--settle-ms", "0", "--retries", "2", "--quiet")
+        assert keyless.returncode == 2 and "0 of 1 answered" in keyless.stderr
+    finally:
+        primary.stop(), backup.stop()
