@@ -1,6 +1,7 @@
 """The state link between the two servers cut while clients reach both: a real partition
 between network namespaces (root and `ip netns`), and the relay (anywhere)."""
 
+import subprocess
 import time
 
 import pytest
@@ -43,3 +44,15 @@ def test_two_islands_each_with_clients_both_go_active_and_the_pair_stops_when_th
         assert lab.states() == {"primary": "active", "backup": "active"}
         lab.heal()
         assert lab.wait_for(lambda states: "fatal" in states.values())
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_the_lab_leaves_nothing_behind(way):
+    with SplitBrainLab(HEARTBEAT, namespaces=way == "namespaces") as lab:
+        assert lab.wait_for(ready)
+        made = list(lab._made)
+    assert lab._made == [] and all(not actor.running for actor in lab._actors.values())
+    if made:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+        assert not set(made) & {line.split()[0] for line in listed.stdout.splitlines()}
+        assert all(server.process.poll() is not None for server in lab._servers.values())

@@ -13,6 +13,7 @@ same thing to the servers: their peer's state stops arriving.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -122,6 +123,7 @@ class SplitBrainLab:
 
     # -- set-up ----------------------------------------------------------------------------
     def __enter__(self) -> SplitBrainLab:
+        atexit.register(self.close)  # a kernel that exits mid-experiment leaves nothing
         try:
             self._start_namespaces() if self.namespaces else self._start_relays()
         except BaseException:
@@ -229,6 +231,7 @@ class SplitBrainLab:
         return int(match.group(1)) if match else 0
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         for server in self._servers.values():
             server.stop()
         for actor in [*self._relays, *self._actors.values()]:
