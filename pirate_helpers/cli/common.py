@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from ..actor import Actor
 from ..endpoints import is_public
@@ -31,7 +31,15 @@ def role(name: str, summary: str, arguments: Callable[[argparse.ArgumentParser],
 
 
 def say(role_name: str, text: str, *, error: bool = False) -> None:
-    print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+    write_line(f"{role_name}: {text}", sys.stderr if error else sys.stdout)
+
+
+def write_line(line: str, stream: TextIO | None = None) -> None:
+    """One write per line: `print` writes the text and its newline apart, so a line an
+    actor's thread logs could land between them, in the middle of the main thread's."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
@@ -62,7 +70,7 @@ class EventLog:
 
     def __init__(self, *, quiet: bool, first: int = 5, summary_every: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 write: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
+                 write: Callable[[str], None] = write_line) -> None:
         self.quiet, self.first, self.summary_every = quiet, first, summary_every
         self.clock, self.write = clock, write
         self.seen: Counter[str] = Counter()  # in all

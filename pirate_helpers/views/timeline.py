@@ -46,6 +46,11 @@ MARKS = {
     "cancelled": ("x", "tab:gray", "cancelled"),
     "thaw": ("s", "tab:green", "queue thawed"),
     "partition": ("$\\times$", "tab:purple", "cut off by the queue"),
+    "active": ("s", "tab:green", "becomes active"),
+    "passive": ("s", "tab:gray", "becomes passive"),
+    "failover": ("o", "tab:orange", "asks the other server"),
+    "refuse": ("^", "tab:gray", "request refused (not active)"),
+    "fatal": ("X", "tab:red", "split brain: fatal"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 ARROW_GAP = 0.008  # the least distance between two arrows at any lane, as a share of the width
