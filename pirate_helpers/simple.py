@@ -279,7 +279,8 @@ class SimplePirateQueue(TwoSidedQueue):
             counts = {"in flight": len(self.lru.busy), "waiting": len(self.lru.waiting),
                       "answered": self.lru.answered, "lost": self.lru.lost,
                       "unreachable": self.lru.unreachable_workers, "rejected": self.rejected,
-                      "failed handshakes": self.handshake_failures}
+                      "failed handshakes": self.handshake_failures,
+                      "closed before handshake": self.closed_before_handshake}
             shown = [*self.lru.ready, *self.lru.busy]
             served = {self.names[w]: self.lru.served.get(w, 0) for w in shown}
             now = time.monotonic()

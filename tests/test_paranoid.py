@@ -48,6 +48,7 @@ def test_requests_and_replies_pass_unchanged_with_their_envelope():
     trace = Trace()
     q = queue(trace)
     workers = [worker(f"w{n}", q.backend_endpoint, trace) for n in (1, 2)]
+    wait_for(trace, lambda: len(q.state.ready) == 2)  # else w1 may take all six
     with LazyPirateClient(q.frontend_endpoint, timeout=2, trace=trace) as client:
         for n in range(6):
             assert client.request(b"x", b"", str(n).encode()) == [b"x", b"", str(n).encode()]

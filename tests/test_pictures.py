@@ -161,7 +161,8 @@ def test_simple_snapshot_shows_a_dead_worker_busy_with_its_request_and_the_count
     snapshot = queue.snapshot()
     assert snapshot["workers"] == {"doomed": "busy", "steady": "ready"}
     assert snapshot["counts"] == {"in flight": 1, "waiting": 0, "answered": 8, "lost": 0,
-                                  "unreachable": 0, "rejected": 0, "failed handshakes": 0}
+                                  "unreachable": 0, "rejected": 0, "failed handshakes": 0,
+                                  "closed before handshake": 0}
     assert snapshot["served"] == {"doomed": 1, "steady": 7}
     assert all(0 <= heard < 10 for heard in snapshot["last heard"].values())
 
@@ -179,7 +180,8 @@ def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeue
     snapshot = queue.snapshot()
     assert snapshot["workers"] == {"w1": "expired", "w2": "ready"}
     assert snapshot["counts"] == {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1,
-                                  "unreachable": 1, "rejected": 0, "failed handshakes": 0}
+                                  "unreachable": 1, "rejected": 0, "failed handshakes": 0,
+                                  "closed before handshake": 0}
     assert snapshot["served"] == {"w2": 1} and set(snapshot["last heard"]) == {"w2"}
     queue.stop()
     assert dashboard.join(5), "the dashboard stops with its queue"

@@ -24,7 +24,7 @@ from .common import (
     UsageError,
     exit_status,
     make_trace,
-    raise_on_sigterm,
+    raise_on_signals,
     role,
     say,
     serve,
@@ -86,7 +86,7 @@ def titanic_client_options(parser: argparse.ArgumentParser) -> None:
       "later, closes them", titanic_client_options)
 def titanic_client(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    raise_on_sigterm()
+    raise_on_signals()
     bodies = [f"{args.name}:{n}".encode() for n in range(1, args.requests + 1)]
     answered = mismatched = lost = 0
     with MajordomoClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,

@@ -47,6 +47,13 @@ MARKS = {
     "kept": ("s", "tab:blue", "request on disk (Titanic)"),
     "stored": ("s", "tab:green", "reply on disk (Titanic)"),
     "resume": ("P", "tab:olive", "restarted on its store"),
+    "thaw": ("s", "tab:green", "queue thawed"),
+    "partition": ("$\\times$", "tab:purple", "cut off by the queue"),
+    "active": ("s", "tab:green", "becomes active"),
+    "passive": ("s", "tab:gray", "becomes passive"),
+    "failover": ("o", "tab:orange", "asks the other server"),
+    "refuse": ("^", "tab:gray", "request refused (not active)"),
+    "fatal": ("X", "tab:red", "split brain: fatal"),
 }
 HEARTBEAT_WORDS = ("heartbeat", "HEARTBEAT", "02")
 ARROW_GAP = 0.008  # the least distance between two arrows at any lane, as a share of the width
