@@ -9,9 +9,13 @@ paranoid-worker`, started afresh), and the same pipelining DEALER client keeping
 in flight; every reply is checked. The broker is pinned to core 0, everything else to core 1
 (it cuts the run-to-run spread on a 2-core machine). Each figure is the median of `--rounds`
 runs; the ratio is Majordomo over Paranoid measured in the same run: a bare number would
-mean little elsewhere. Expect Majordomo below 1: an MDP round trip moves 24 frames through
-the broker's Python loop (5 in, 7 out to the worker, 7 back, 5 out) where Paranoid Pirate
-moves 14, and the per-frame cost of a Python loop is what a broker like these spends.
+mean little elsewhere. An MDP round trip moves 24 frames through the broker's Python loop
+(5 in, 7 out to the worker, 7 back, 5 out) where Paranoid Pirate moves 14.
+
+What limits it: the Python workers and the Python client share the second core, so
+these figures measure the workers and the client as much as the broker (with the
+Guide's C workers and load, the same brokers compare quite differently). To compare
+brokers, use `benchmarks/guide.py`: C workers and load, and the Guide's own brokers.
 
 Re-dispatch: a worker process holds a request (its work lasts 30 s), a second worker waits;
 the first is SIGKILLed (its connection closes) or SIGSTOPped (frozen, the connection stays

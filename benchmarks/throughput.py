@@ -11,6 +11,11 @@ which cuts the run-to-run spread on a 2-core machine. Each figure is the median 
 `--rounds` runs, and the ratios are against the proxy measured in the same run: a bare
 number would mean little elsewhere.
 
+What limits it: the Python workers and the Python client share the second core, so
+these figures measure the workers and the client as much as the broker (with the
+Guide's C workers and load, the same brokers compare quite differently). To compare
+brokers, use `benchmarks/guide.py`: C workers and load, and the Guide's own brokers.
+
 Why 2 in flight too: a Paranoid queue gives each worker one request at a time, so with two
 workers at most 2 requests are being worked on, however many the client sends; the proxy
 deals up to its high-water mark to each worker. At 2 in flight the proxy is held to the same

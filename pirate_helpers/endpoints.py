@@ -29,6 +29,11 @@ HIGH_WATER_MARK = 100
 MAX_FRAMES = 64
 """Frames in one message: an envelope and a body need a handful."""
 
+# Plain ints, not pyzmq's enums or named attributes (`socket.rcvmore`): those cost a Python
+# call per use, and a broker uses them for every frame.
+NOBLOCK, SNDMORE, RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)
+EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+
 _max_message_bytes = MAX_MESSAGE_BYTES
 
 
@@ -50,15 +55,31 @@ def guard(socket: zmq.Socket, max_message_bytes: int | None = None) -> zmq.Socke
 def receive(socket: zmq.Socket, max_frames: int = MAX_FRAMES) -> list[bytes] | None:
     """One whole message, or None if it had more than `max_frames` frames (read and dropped:
     the frames beyond the limit are never kept). Raises zmq.Again if nothing is waiting."""
-    frames = [socket.recv(zmq.NOBLOCK)]
-    while socket.rcvmore:
-        frame = socket.recv()
+    recv, option = socket.recv, socket.getsockopt
+    frames = [recv(NOBLOCK)]
+    while option(RCVMORE):
+        frame = recv()
         if len(frames) == max_frames:  # over the limit: drain the rest, keep nothing
-            while socket.rcvmore:
-                socket.recv()
+            while option(RCVMORE):
+                recv()
             return None
         frames.append(frame)
     return frames
+
+
+def waiting(socket: zmq.Socket) -> bool:
+    """True if a message can be read now: cheaper than a poll, or than the exception a
+    non-blocking read raises on an empty socket."""
+    return bool(socket.getsockopt(EVENTS) & POLLIN)
+
+
+def send(socket: zmq.Socket, frames: list[bytes]) -> None:
+    """Send a whole message without blocking. A full queue (zmq.Again) or a gone peer
+    (EHOSTUNREACH, ROUTER_MANDATORY) raises on the first frame, before any is sent."""
+    last = len(frames) - 1
+    for frame in frames[:last]:
+        socket.send(frame, SNDMORE | NOBLOCK)
+    socket.send(frames[last], NOBLOCK)
 
 
 class EndpointError(Exception):

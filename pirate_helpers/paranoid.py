@@ -33,7 +33,7 @@ from typing import Literal
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, receive
+from .endpoints import LOCAL, receive, send, waiting
 from .faults import NONE, Faults
 from .names import DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
@@ -47,6 +47,7 @@ COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
 READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
+BATCH = 64  # messages read per pass before timers get a look
 DEFAULT_HEARTBEAT_S, DEFAULT_LIVENESS = 0.1, 3  # a worker's, when its join line says nothing
 BUNCHED = 0.02  # of our interval: heartbeats this close were held up on the way, not sent so
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart (or closer) than ours: settings differ
@@ -526,25 +527,29 @@ class ParanoidQueue(TwoSidedQueue):
             readable = self.poll(both if state.accepting else workers_only, timeout)
             now = time.monotonic()
             self.read_watches(readable)
-            # one message per readable socket per pass: polling again is cheaper than the
-            # exception a non-blocking read raises on an empty socket
-            if backend in readable:
-                frames = receive(backend)
-                if frames is None or len(frames) < 2:
-                    self._refuse("a worker")
-                else:
-                    state.on_worker_message(frames, now)  # first: it names a new worker
-                    if self.trace_messages:
-                        self.trace.add(self.name, "recv", describe(frames[1:]),
-                                       peer=state.names[frames[0]])
-            # a worker that just replied gets the next request in the same pass; requests
-            # stay in the socket while no worker is ready: nothing is lost
-            if state.accepting and (frontend in readable or frontend.get(zmq.EVENTS) & zmq.POLLIN):
-                frames = receive(frontend)
-                if frames is None:
-                    self._refuse("a client")
-                else:
-                    state.on_request(frames, now)
+            for _ in range(BATCH):  # a poll costs more than a message: read what waits
+                from_worker = waiting(backend)
+                if from_worker:
+                    frames = receive(backend)
+                    if frames is None or len(frames) < 2:
+                        self._refuse("a worker")
+                    else:
+                        state.on_worker_message(frames, now)  # first: it names a new worker
+                        if self.trace_messages:
+                            self.trace.add(self.name, "recv", describe(frames[1:]),
+                                           peer=state.names[frames[0]])
+                # a worker that just replied gets the next request in the same pass;
+                # requests stay in the socket while no worker is ready: nothing is lost
+                from_client = state.accepting and waiting(frontend)
+                if from_client:
+                    frames = receive(frontend)
+                    if frames is None:
+                        self._refuse("a client")
+                    else:
+                        state.on_request(frames, now)
+                self._flush(now)
+                if not (from_worker or from_client):
+                    break
             while not self._chaos.empty():
                 name, seconds = self._chaos.get()
                 if name is None:
@@ -573,18 +578,17 @@ class ParanoidQueue(TwoSidedQueue):
             sends, state.to_workers = state.to_workers, []
             for identity, message in sends:
                 try:
-                    backend.send(identity, zmq.SNDMORE | zmq.NOBLOCK)
+                    send(backend, [identity, *message])
                 except zmq.ZMQError as error:
                     if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                         raise
                     state.worker_unreachable(identity, now)
                     continue
-                backend.send_multipart(message)
                 if self.trace_messages:
                     self.trace.add(self.name, "send", describe(message),
                                    peer=state.names[identity])
         for message in state.to_clients:
-            self.frontend.send_multipart(message)
+            send(self.frontend, message)
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------

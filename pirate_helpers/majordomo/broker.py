@@ -8,7 +8,7 @@ import time
 import zmq
 
 from ..actor import Actor
-from ..endpoints import LOCAL, receive
+from ..endpoints import LOCAL, receive, send, waiting
 from ..security import LOOPBACK, ConnectionWatch, Security
 from ..trace import Trace, show_identity
 from .guide import GuideMajordomoState
@@ -79,7 +79,7 @@ class MajordomoBroker(Actor):
                                            peer=show_identity(frames[0]))
                         state.on_message(frames, now)
                     self._flush(now)
-                    if not router.get(zmq.EVENTS) & zmq.POLLIN:
+                    if not waiting(router):
                         break
                 with self.changes:  # a caller may be waiting for what just changed
                     self.changes.notify_all()
@@ -101,7 +101,7 @@ class MajordomoBroker(Actor):
             outbox, state.outbox = state.outbox, []
             for message in outbox:
                 try:
-                    self.router.send_multipart(message, zmq.NOBLOCK)
+                    send(self.router, message)
                 except zmq.ZMQError as error:
                     if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                         raise

@@ -249,8 +249,8 @@ class BrokerState:
                 return
             worker.request = None
             self.answered[worker.service] += 1
+            self._make_waiting(worker)  # first: its next request leaves before this reply
             self._to_client(request, message[3:])
-            self._make_waiting(worker)
             return
         self._protocol_error(identity, worker,
                              f"out of order: {describe([b'', MDPW, *message])}", now)

@@ -1,0 +1,225 @@
+"""Our Majordomo broker and Paranoid queue against the ZeroMQ Guide's own brokers, with the
+Guide's own C workers and a C load generator: the broker is the only thing that differs.
+
+    .venv/bin/python benchmarks/guide.py [--seconds 2] [--rounds 3] [--in-flight 64 1]
+                                         [--workers 2 8] [--traced]
+
+Builds the Guide's peers from `/work/shared/guide-peers` (or `--peers DIR`) into a cache
+folder with the README's build line, then for each setting (requests in flight x workers)
+and each round runs every broker in turn, started afresh: ours (`pirate majordomo-broker
+--quiet`, `pirate paranoid-queue --quiet`), the Guide's C `mdbroker` and `ppqueue` and its
+Python `mdbroker.py`. Workers are the Guide's C `mdworker` (echo) and `ppworker_nofault`;
+`mdpload` keeps N requests in flight on one DEALER and checks every reply (a bad or lost
+reply fails the run). The broker is pinned to one core, workers and load to the other.
+
+The Guide's peers use fixed ports (5555, 5556), so each run happens in a network namespace of
+its own (made and removed here: root and iproute2 needed), where nothing else listens.
+Ratios are taken within a round (the brokers ran one after another, under the same load from
+whatever else shares the machine) and reported as the median and the range over rounds.
+`--traced` adds our brokers without `--quiet` (a line per message, to /dev/null): the cost of
+tracing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PEERS = Path("/work/shared/guide-peers")
+C_PROGRAMS = ("mdbroker", "ppqueue", "mdworker", "ppworker_nofault", "mdpload")
+PIRATE = [sys.executable, "-m", "pirate_helpers"]
+BROKER_CORE, OTHER_CORE = 0, 1
+
+
+@dataclass(frozen=True)
+class Broker:
+    name: str
+    protocol: str  # "mdp" (Majordomo: workers at 5555) or "ppp" (queue: workers at 5556)
+    command: tuple[str, ...]  # with {bin} and {peers} to fill in
+
+
+BROKERS = [
+    Broker("ours majordomo", "mdp", (*PIRATE, "majordomo-broker", "--quiet",
+                                     "--bind", "tcp://127.0.0.1:5555")),
+    Broker("C mdbroker", "mdp", ("{bin}/mdbroker",)),
+    Broker("Python mdbroker.py", "mdp", (sys.executable, "{peers}/mdbroker.py")),
+    Broker("ours paranoid", "ppp", (*PIRATE, "paranoid-queue", "--quiet",
+                                    "--frontend", "tcp://127.0.0.1:5555",
+                                    "--backend", "tcp://127.0.0.1:5556")),
+    Broker("C ppqueue", "ppp", ("{bin}/ppqueue",)),
+]
+TRACED = [
+    Broker("ours majordomo traced", "mdp", (*PIRATE, "majordomo-broker",
+                                            "--bind", "tcp://127.0.0.1:5555")),
+    Broker("ours paranoid traced", "ppp", (*PIRATE, "paranoid-queue",
+                                           "--frontend", "tcp://127.0.0.1:5555",
+                                           "--backend", "tcp://127.0.0.1:5556")),
+]
+RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.py"),
+          ("ours paranoid", "C ppqueue"), ("ours majordomo traced", "ours majordomo"),
+          ("ours paranoid traced", "ours paranoid")]
+
+
+class Missing(Exception):
+    """Something this benchmark needs is not on this machine (the message says what)."""
+
+
+def build(peers: Path) -> Path:
+    """Compile the C peers once per version of their sources; return the folder."""
+    for tool in ("gcc", "pkg-config"):
+        if shutil.which(tool) is None:
+            raise Missing(f"{tool} is not installed (Debian: build-essential pkg-config)")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libczmq", "libzmq"],
+                           capture_output=True, text=True)
+    if flags.returncode:
+        raise Missing("libczmq/libzmq development files not found (Debian: libczmq-dev)")
+    digest = hashlib.sha256()
+    for source in sorted(peers.glob("*.[ch]")):
+        digest.update(source.name.encode() + source.read_bytes())
+    out = Path(tempfile.gettempdir()) / f"pirate-guide-peers-{digest.hexdigest()[:12]}"
+    out.mkdir(exist_ok=True)
+    for program in C_PROGRAMS:
+        if (out / program).exists():
+            continue
+        done = subprocess.run(["gcc", "-O2", "-w", "-include", "czmq3_compat.h",
+                               f"{program}.c", "-o", str(out / f"{program}.tmp"),
+                               *flags.stdout.split(), "-luuid", "-lpthread"],
+                              cwd=peers, capture_output=True, text=True)
+        if done.returncode:
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            raise Missing(f"building {program}.c failed: {last}")
+        (out / f"{program}.tmp").rename(out / program)
+    return out
+
+
+class Namespace:
+    """A private network namespace (loopback up) named after this process, so the Guide's
+    fixed ports collide with nothing else on the machine; removed on exit."""
+
+    def __init__(self, run: int) -> None:
+        self.name = f"pgb{os.getpid()}r{run}"
+
+    def __enter__(self) -> Namespace:
+        made = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
+        if made.returncode:
+            raise Missing(f"cannot make a network namespace: {made.stderr.strip()}")
+        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+    def start(self, command: list[str], core: int, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", self.name, *command],
+                                preexec_fn=lambda: os.sched_setaffinity(0, {core}), **kwargs)
+
+    def connections(self, port: int) -> int:
+        """Established TCP connections to `port` inside the namespace."""
+        listed = subprocess.run(["ip", "netns", "exec", self.name, "ss", "-Htn", "state",
+                                 "established", f"( sport = :{port} )"],
+                                capture_output=True, text=True, check=True)
+        return len(listed.stdout.splitlines())
+
+
+def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: int,
+            binaries: Path, peers: Path) -> float:
+    """Replies per second through `broker`; raises RuntimeError on a bad or lost reply."""
+    command = [part.format(bin=binaries, peers=peers) for part in broker.command]
+    worker = str(binaries / ("mdworker" if broker.protocol == "mdp" else "ppworker_nofault"))
+    worker_port = 5555 if broker.protocol == "mdp" else 5556
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with Namespace(run) as namespace:
+        started = [namespace.start(command, BROKER_CORE, **quiet)]
+        try:
+            started += [namespace.start([worker], OTHER_CORE, **quiet) for _ in range(workers)]
+            deadline = time.monotonic() + 15
+            while namespace.connections(worker_port) < workers:  # bound, workers connected
+                if time.monotonic() > deadline or started[0].poll() is not None:
+                    raise RuntimeError(f"{broker.name}: workers did not connect within 15 s")
+                time.sleep(0.05)
+            load = namespace.start([str(binaries / "mdpload"), broker.protocol,
+                                    "tcp://127.0.0.1:5555", str(in_flight), "0.5",
+                                    str(seconds)], OTHER_CORE, stdout=subprocess.PIPE, text=True)
+            out, _ = load.communicate(timeout=seconds + 30)
+        finally:
+            for process in reversed(started):
+                process.kill()
+                process.wait()
+    figures = dict(field.split("=") for field in out.split())
+    if load.returncode or figures.get("bad") != "0" or figures.get("lost") != "0":
+        raise RuntimeError(f"{broker.name}: {out.strip() or 'mdpload failed'}")
+    return float(figures["rps"])
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured per run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[64, 1])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 8])
+    parser.add_argument("--traced", action="store_true", help="also our brokers, tracing")
+    parser.add_argument("--only", nargs="+", metavar="BROKER", help="a subset, by name")
+    parser.add_argument("--peers", type=Path, default=PEERS)
+    args = parser.parse_args()
+    brokers = BROKERS + (TRACED if args.traced else [])
+    if args.only:
+        brokers = [b for b in brokers if b.name in args.only]
+    try:
+        if len(os.sched_getaffinity(0)) < 2:
+            raise Missing("needs 2 cores: the broker on one, workers and load on the other")
+        if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
+            raise Missing("needs root and iproute2 (`ip netns`, `ss`) for private namespaces")
+        if not (args.peers / "mdpload.c").exists():
+            raise Missing(f"the Guide's peers are not at {args.peers}")
+        binaries = build(args.peers)
+    except Missing as missing:
+        print(f"guide benchmark skipped: {missing}")
+        return 0
+    print(f"cores: broker {BROKER_CORE}, workers and load {OTHER_CORE}; "
+          f"{args.seconds:g} s per run, {args.rounds} rounds; other sessions may share "
+          f"this machine, so read the spread")
+    failed = 0
+    run = 0
+    for in_flight in args.in_flight:
+        for workers in args.workers:
+            rps: dict[str, list[float]] = {b.name: [] for b in brokers}
+            for round_number in range(args.rounds):
+                turn = brokers[round_number % len(brokers):] + brokers[:round_number % len(brokers)]
+                for broker in turn:
+                    run += 1
+                    try:
+                        rps[broker.name].append(measure(broker, workers, in_flight,
+                                                        args.seconds, run, binaries,
+                                                        args.peers))
+                    except (RuntimeError, subprocess.TimeoutExpired) as error:
+                        failed += 1
+                        print(f"  FAILED {error}")
+                        rps[broker.name].append(float("nan"))
+            print(f"\n{in_flight} in flight, {workers} workers: replies/s, median (min-max)")
+            for name, values in rps.items():
+                print(f"  {name:24} {statistics.median(values):9.0f} "
+                      f"({min(values):.0f}-{max(values):.0f})")
+            for ours, theirs in RATIOS:
+                if ours in rps and theirs in rps:
+                    ratios = [a / b for a, b in zip(rps[ours], rps[theirs], strict=True)]
+                    print(f"  {ours} / {theirs}: {spread(ratios)}")
+    if failed:
+        print(f"{failed} runs had bad or lost replies")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
