@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Literal
@@ -33,7 +34,7 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, receive
 from .faults import NONE, Faults
-from .names import DisplayNames, wire_identity
+from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
 from .security import LOOPBACK, Join, KeyPair, Security
 from .trace import Trace, show_bytes
@@ -95,11 +96,13 @@ class QueueState:
     socket loop when to read more requests.
     """
 
-    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0):
+    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0,
+                 mask: Callable[[bytes], bytes] | None = None):
         if heartbeat_interval <= 0 or liveness < 1:
             raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
+        self.mask = mask or AddressMask()  # what workers see of a client's address
         self.workers: dict[bytes, TrackedWorker] = {}
         self.ready: dict[bytes, TrackedWorker] = {}  # in the order they became ready (LRU)
         self.pending: deque[list[bytes]] = deque()
@@ -170,11 +173,11 @@ class QueueState:
             return
         request = worker.request
         size = envelope_size(message)
-        if request is not None and size and message[:size] == request[:size]:
+        if request is not None and size and message[:size] == self._masked(request)[:size]:
             worker.request = None
             worker.served += 1
             self.answered += 1
-            self.to_clients.append(message)
+            self.to_clients.append(request[:size] + message[size:])  # the real address
             self._make_ready(worker)
         else:
             self._reject(f"from {self.names[identity]}, not a reply it owes: "
@@ -268,7 +271,10 @@ class QueueState:
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
-            self.to_workers.append((worker.identity, request))
+            self.to_workers.append((worker.identity, self._masked(request)))
+
+    def _masked(self, request: list[bytes]) -> list[bytes]:
+        return [self.mask(request[0]), *request[1:]]
 
     def _requeue(self, worker: TrackedWorker) -> None:
         """Put the request a lost worker held first in line: it has waited longest."""

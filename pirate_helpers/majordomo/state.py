@@ -9,8 +9,10 @@ socket loop around it.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..names import AddressMask
 from ..trace import show_bytes, show_identity
 from .protocol import (
     C2_FINAL,
@@ -89,6 +91,7 @@ class BrokerState:
         *,
         request_expiry: float | None = None,
         max_queued: int = MAX_QUEUED,
+        mask: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1:
             raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
@@ -98,6 +101,7 @@ class BrokerState:
         self.liveness = liveness
         self.request_expiry = request_expiry
         self.max_queued = max_queued
+        self.mask = mask or AddressMask()  # what workers see of a client's address
         self.services: dict[bytes, Service] = {}
         self.workers: dict[bytes, Worker] = {}
         self.queued = 0  # requests waiting, all services together
@@ -230,7 +234,7 @@ class BrokerState:
             return
         request = worker.request
         if (command in (REPLY, PARTIAL) and len(message) >= 3 and message[2] == b""
-                and request is not None and message[1] == request.client):
+                and request is not None and message[1] == self.mask(request.client)):
             worker.expires_at = now + self.silence_limit
             if command == PARTIAL:  # a 0.2 worker's reply in parts; it keeps the request
                 if request.version == 1:
@@ -299,8 +303,8 @@ class BrokerState:
             worker = entry.waiting.pop(next(iter(entry.waiting)))
             request = worker.request = entry.requests.popleft()
             self.queued -= 1
-            self._to_worker(worker.identity, worker.version, REQUEST, request.client, b"",
-                            *request.body)
+            self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),
+                            b"", *request.body)
 
     def _make_waiting(self, worker: Worker) -> None:
         entry = self.services[worker.service]
