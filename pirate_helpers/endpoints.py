@@ -39,6 +39,14 @@ HIGH_WATER_MARK = 100
 MAX_FRAMES = 64
 """Frames in one message: an envelope and a body need a handful."""
 
+
+def fits_round_trip(frames: int, added: int) -> bool:
+    """Whether a request of `frames` frames, as a queue or broker received it, can go to a
+    worker and come back: its reply arrives with `added` frames more (the hop's envelope), and
+    every role refuses a message over `MAX_FRAMES`. A request that fails this is refused at
+    the door (and counted), never handed to a worker whose reply would be dropped."""
+    return frames + added <= MAX_FRAMES
+
 _max_message_bytes = MAX_MESSAGE_BYTES
 
 ROUTING_SOCKETS = (zmq.ROUTER, zmq.REP)

@@ -32,7 +32,7 @@ from typing import Literal
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, receive
+from .endpoints import LOCAL, MAX_FRAMES, fits_round_trip, receive
 from .faults import NONE, Faults
 from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
@@ -46,6 +46,7 @@ COMMAND_NAMES = {PPP_READY: "READY", PPP_HEARTBEAT: "HEARTBEAT"}
 READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames after the identity
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
+WORKER_ENVELOPE = 1  # a reply comes back with the DEALER worker's id in front of its request
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart than ours: the settings differ
 
 
@@ -132,6 +133,9 @@ class QueueState:
         self.tick(now)  # never hand work to a worker that expired a moment ago
         if not envelope_size(frames):
             self._reject(f"from a client, no envelope: {show_bytes(frames)}")
+        elif not fits_round_trip(len(frames), WORKER_ENVELOPE):
+            self._reject(f"from a client, {len(frames)} frames: its reply would come back "
+                         f"over the {MAX_FRAMES}-frame limit")
         elif self.ready:
             self._assign(self.ready.pop(next(iter(self.ready))), frames)
         else:

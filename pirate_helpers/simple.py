@@ -32,7 +32,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .actor import Actor
-from .endpoints import LOCAL, bind, receive
+from .endpoints import LOCAL, MAX_FRAMES, bind, fits_round_trip, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .names import AddressMask, DisplayNames, wire_identity
@@ -45,6 +45,9 @@ READY = b"\x01"
 
 RECONNECT_S = 0.1
 """How long a worker whose fresh socket could not say READY waits before the next one."""
+
+WORKER_ENVELOPE = 2
+"""Frames a reply comes back with beyond its request: the REQ worker's id and empty frame."""
 
 MAX_WAITING = 1000
 """Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
@@ -122,6 +125,9 @@ class LruQueue:
         return self._dispatch()
 
     def request(self, request: Request) -> Dispatch | None:
+        if not fits_round_trip(len(request.frames), WORKER_ENVELOPE):
+            raise Rejected(f"{len(request.frames)} frames: its reply would come back over the "
+                           f"{MAX_FRAMES}-frame limit")
         if len(self.waiting) >= self.max_waiting:
             raise Rejected(f"{self.max_waiting} requests waiting already")
         self.waiting.append(request)

@@ -12,6 +12,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..endpoints import MAX_FRAMES, fits_round_trip
 from ..names import AddressMask
 from ..trace import show_bytes, show_identity
 from .protocol import (
@@ -38,6 +39,9 @@ from .protocol import (
     W2_COMMANDS,
     describe,
 )
+
+CLIENT_ENVELOPE = 4  # [client, "", MDPC01, service] before a 0.1 request's body
+WORKER_ENVELOPE = 2  # a REPLY's [worker, "", MDPW01, REPLY, client, ""] is 2 frames more
 
 
 @dataclass
@@ -164,7 +168,10 @@ class BrokerState:
             self.reject(f"client {client.hex()}: no service frame")
             return
         service, body = message[0], message[1:]
-        if service.startswith(MMI):
+        if not fits_round_trip(len(body) + CLIENT_ENVELOPE, WORKER_ENVELOPE):
+            self.reject(f"client {client.hex()}: {len(body)} body frames: the reply would come "
+                        f"back over the {MAX_FRAMES}-frame limit")
+        elif service.startswith(MMI):
             self._answer_mmi(Request(client, service, body, version=version))
         elif self.queued >= self.max_queued:
             self.reject(f"client {client.hex()}: {self.queued} requests queued already")
