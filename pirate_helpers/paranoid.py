@@ -586,6 +586,7 @@ class ParanoidWorker(Actor):
         self.dealer: zmq.Socket | None = None
         self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
         self.received = self.answered = self.reconnects = 0
+        self.send_dropped = 0  # messages its queue could not take (a full pipe, no connection)
         self.crashed = False
 
     def shown(self, request: list[bytes]) -> str:
@@ -599,8 +600,23 @@ class ParanoidWorker(Actor):
         self.dealer = self.socket(zmq.DEALER)
         self.dealer.identity = self.identity
         self.join_token.connect(self.dealer)
-        self.dealer.send(PPP_READY)
+        self._send([PPP_READY])
         self.liveness.on_connect(time.monotonic())
+
+    def _send(self, frames: list[bytes]) -> bool:
+        """Send without ever blocking: a queue that stopped reading, or a connection libzmq
+        dropped (a frame over our cap), must not stop heartbeats, replies or `stop()`. What
+        cannot go now is counted in `send_dropped` and traced once per ten (bounded)."""
+        assert self.dealer is not None
+        try:
+            self.dealer.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self.send_dropped += 1
+            if self.send_dropped % 10 == 1:
+                self.trace.add(self.name, "drop", f"queue not taking messages "
+                               f"({self.send_dropped} dropped)")
+            return False
+        return True
 
     def run(self) -> None:
         while True:
@@ -623,8 +639,7 @@ class ParanoidWorker(Actor):
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
-            assert self.dealer is not None
-            self.dealer.send(PPP_HEARTBEAT)
+            self._send([PPP_HEARTBEAT])
         elif action == "disconnect":
             assert self.dealer is not None
             self.close(self.dealer)
@@ -669,6 +684,6 @@ class ParanoidWorker(Actor):
         return "froze" if decision.frozen else None
 
     def _reply(self, request: list[bytes]) -> None:
-        assert self.dealer is not None
         self.answered += 1  # counted before the client can see the reply
-        self.dealer.send_multipart(request)
+        if not self._send(request):
+            self.answered -= 1

@@ -5,8 +5,11 @@ Each role runs as a process; the hostile peers are written here from the RFCs.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import zmq
+from processes import Role
 from test_routing_ids import context, named_worker, start_role
 
 from pirate_helpers import LazyPirateClient
@@ -41,3 +44,55 @@ def test_requests_near_the_frame_limit_never_take_the_worker_out_of_service(role
         ctx.destroy()
         worker.stop()
         assert process.stop() == 0, process.stderr[-2000:]
+
+
+def hostile_queue(ctx: zmq.Context) -> tuple[zmq.Socket, str]:
+    router = ctx.socket(zmq.ROUTER)
+    router.router_handover = 1  # a worker reconnects under its id
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    return router, f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("role", ["paranoid-worker", "majordomo-worker"])
+def test_a_worker_handed_frames_over_its_cap_keeps_going_and_stops_on_sigterm(role):
+    """Every time the worker says anything, the queue answers one frame over the worker's
+    cap: libzmq drops the worker's connection each time, and what the worker sends piles up
+    in its pipe. A blocking send would hang it there; it must stop within 2 s."""
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    extra = ["--service", "echo"] if role == "majordomo-worker" else []
+    worker = Role(role, "--connect", endpoint, "--heartbeat-ms", "5", "--liveness", "400",
+                  "--reconnect-min-ms", "10", "--max-message-bytes", "1000", *extra)
+    try:
+        too_big = b"x" * 1001
+        heard = 0
+        deadline = time.monotonic() + 2  # 400 heartbeats due: past its high-water mark (100)
+        while time.monotonic() < deadline:
+            if router.poll(100):
+                frames = router.recv_multipart()
+                heard += 1
+                router.send_multipart([frames[0], too_big], zmq.NOBLOCK)
+        assert heard >= 1, "the worker never said anything"
+        assert worker.process.poll() is None
+        assert worker.stop(timeout=2) == 0, worker.stderr[-2000:]
+    finally:
+        worker.stop()
+        ctx.destroy()
+
+
+def test_a_simple_worker_sent_too_many_frames_says_ready_again_and_serves():
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    worker = Role("simple-worker", "--connect", endpoint, "--name", "w1")
+    try:
+        assert router.poll(5000)
+        identity, _, ready = router.recv_multipart()
+        router.send_multipart([identity, b"", *[b"f"] * 70])  # over 64: its REQ takes it
+        assert router.poll(5000), "the worker never said READY again"
+        assert router.recv_multipart() == [identity, b"", ready]
+        router.send_multipart([identity, b"", b"client", b"", b"body"])
+        assert router.poll(5000), "the worker did not serve again"
+        assert router.recv_multipart() == [identity, b"", b"client", b"", b"body"]
+    finally:
+        worker.stop()
+        ctx.destroy()

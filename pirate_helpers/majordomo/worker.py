@@ -71,7 +71,7 @@ class MajordomoWorker(ParanoidWorker):
         self.identity = f"{self.name}{suffix}".encode()
         self.dealer.identity = self.identity
         self.join_token.connect(self.dealer)  # a join token's CURVE keys, if it has them
-        self.dealer.send_multipart([b"", MDPW, READY, self.service])
+        self._send([b"", MDPW, READY, self.service])
         self.liveness.on_connect(time.monotonic())
 
     def run(self) -> None:
@@ -83,8 +83,7 @@ class MajordomoWorker(ParanoidWorker):
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
-            assert self.dealer is not None
-            self.dealer.send_multipart([b"", MDPW, HEARTBEAT])
+            self._send([b"", MDPW, HEARTBEAT])
         elif action == "disconnect":
             self._drop_connection(f"broker silent; reconnecting in {self.liveness.waited:g} s")
         else:
@@ -132,10 +131,10 @@ class MajordomoWorker(ParanoidWorker):
                               f"{liveness.waited:g} s")
 
     def _reply(self, request: list[bytes]) -> None:
-        assert self.dealer is not None
         envelope, body = request[:2], request[2:]
         self.answered += 1  # counted before the client can see the reply
-        self.dealer.send_multipart([b"", MDPW, REPLY, *envelope, *self.handler(body)])
+        if not self._send([b"", MDPW, REPLY, *envelope, *self.handler(body)]):
+            self.answered -= 1
 
     def _say_goodbye(self) -> None:
         """DISCONNECT on the way out, given a moment to leave before the socket closes."""
