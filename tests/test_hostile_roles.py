@@ -5,6 +5,7 @@ Each role runs as a process; the hostile peers are written here from the RFCs.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -96,3 +97,26 @@ def test_a_simple_worker_sent_too_many_frames_says_ready_again_and_serves():
     finally:
         worker.stop()
         ctx.destroy()
+
+
+def test_the_majordomo_client_never_takes_a_reply_meant_for_an_earlier_request():
+    """A broker written to answer every request twice, the second copy late (once the next
+    request came): it must never be taken for that request's reply ("sent [3], got [2]")."""
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    replies: list[list[bytes]] = []
+    with MajordomoClient(endpoint, timeout=2, retries=1) as client:
+        asking = threading.Thread(target=lambda: replies.extend(
+            client.request("echo", str(n).encode()) for n in range(1, 4)))
+        asking.start()
+        previous: list[bytes] | None = None
+        for _ in range(3):
+            assert router.poll(5000), f"the client stopped asking; replies: {replies}"
+            frames = router.recv_multipart()
+            if previous is not None:  # the last reply again, late, to whoever asked it
+                router.send_multipart(previous)
+            previous = [frames[0], b"", MDPC, b"echo", frames[-1]]
+            router.send_multipart(previous)
+        asking.join(10)
+    ctx.destroy()
+    assert replies == [[b"1"], [b"2"], [b"3"]]
