@@ -396,6 +396,12 @@ class WorkerLiveness:
         self.check_at = now + self.heartbeat_interval
         self.backoff = self.reconnect_min
 
+    def hold(self, now: float) -> None:
+        """Keep the queue counted alive for now, as if it had spoken (a worker busy behind a
+        broker that heartbeats only idle workers); reconnecting's back-off is untouched."""
+        self.liveness = self.max_liveness
+        self.check_at = now + self.heartbeat_interval
+
     def tick(self, now: float) -> WorkerAction | None:
         """What to do now, if anything; call again until it returns None."""
         if not self.connected:
@@ -589,6 +595,10 @@ class ParanoidWorker(Actor):
         self.send_dropped = 0  # messages its queue could not take (a full pipe, no connection)
         self.crashed = False
 
+    busy_keeps_queue = False
+    """Whether a queue silent while this worker holds work still counts as alive. A PPP
+    queue heartbeats busy workers too, so its silence always means trouble."""
+
     def shown(self, request: list[bytes]) -> str:
         """How the trace shows a request (a subclass with another envelope says otherwise)."""
         return describe(request)
@@ -634,6 +644,8 @@ class ParanoidWorker(Actor):
             now = time.monotonic()
             while self.work and self.work[0][0] <= now:
                 self._reply(self.work.popleft()[1])
+            if self.work and self.busy_keeps_queue and self.liveness.connected:
+                self.liveness.hold(now)
             while action := self.liveness.tick(now):
                 self._act(action)
 

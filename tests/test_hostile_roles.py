@@ -15,7 +15,7 @@ from test_routing_ids import context, named_worker, start_role
 
 from pirate_helpers import LazyPirateClient
 from pirate_helpers.majordomo import MajordomoClient
-from pirate_helpers.majordomo.protocol import MDPC
+from pirate_helpers.majordomo.protocol import MDPC, MDPW, READY
 
 
 def normal_requests_answered(role: str, endpoint: str, count: int = 3) -> int:
@@ -120,3 +120,24 @@ def test_the_majordomo_client_never_takes_a_reply_meant_for_an_earlier_request()
         asking.join(10)
     ctx.destroy()
     assert replies == [[b"1"], [b"2"], [b"3"]]
+
+
+def test_a_busy_majordomo_worker_keeps_a_broker_that_heartbeats_only_idle_workers():
+    """The Guide's mdbroker.c heartbeats only idle workers: a request that takes longer than
+    liveness x interval must still be answered, and the worker must not reconnect."""
+    ctx = context()
+    broker, endpoint = hostile_queue(ctx)
+    worker = Role("majordomo-worker", "--connect", endpoint, "--service", "echo", "--name",
+                  "slow", "--heartbeat-ms", "100", "--liveness", "3", "--work-ms", "1500")
+    try:
+        assert broker.poll(5000)
+        identity, _, _, ready, _ = broker.recv_multipart()
+        assert ready == READY
+        broker.send_multipart([identity, b"", MDPW, b"\x02", b"client", b"", b"long"])
+        assert broker.poll(5000), "no reply"  # heartbeats from the worker come first
+        while (frames := broker.recv_multipart())[3] == b"\x04":
+            assert broker.poll(5000), "only heartbeats, no reply"
+        assert frames == [identity, b"", MDPW, b"\x03", b"client", b"", b"long"]
+    finally:
+        worker.stop()
+        ctx.destroy()

@@ -61,6 +61,12 @@ class MajordomoWorker(ParanoidWorker):
         self.identity = b""
         self.disconnects = self.rejected = 0
 
+    busy_keeps_queue = True
+    """RFC 7 says both sides heartbeat, but the Guide's C broker (mdbroker.c) heartbeats only
+    idle workers: a worker busy longer than liveness x interval would give it up and abandon
+    its request. So a broker silent while this worker holds a request is not counted dead;
+    it is judged again, as usual, once the work is done (liberal in what we accept)."""
+
     def shown(self, request: list[bytes]) -> str:
         """A request `[client, "", body...]` as the trace shows it: its body."""
         return show_bytes(request[2:])
