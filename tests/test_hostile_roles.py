@@ -141,3 +141,27 @@ def test_a_busy_majordomo_worker_keeps_a_broker_that_heartbeats_only_idle_worker
     finally:
         worker.stop()
         ctx.destroy()
+
+
+def test_one_client_flooding_services_nobody_offers_does_not_deny_live_ones():
+    """10,050 requests from one client to services nobody offers, then the client leaves:
+    the broker refuses most of them (per client, and half the global bound for services
+    nobody offers) and keeps serving the live service."""
+    process, endpoint, _ = start_role("majordomo-broker")
+    ctx = context()
+    worker = named_worker("majordomo", endpoint)
+    try:
+        assert normal_requests_answered("majordomo-broker", endpoint, 1) == 1
+        flood = ctx.socket(zmq.DEALER)
+        flood.sndhwm = 0
+        flood.connect(endpoint)
+        for n in range(10_050):
+            flood.send_multipart([b"", MDPC, b"nobody-%d" % (n % 50), b"x"])
+        flood.send_multipart([b"", MDPC, b"mmi.service", b"echo"])  # answered after the rest
+        assert flood.poll(20_000), "the broker never read the whole flood"
+        flood.close()  # and the client leaves
+        assert normal_requests_answered("majordomo-broker", endpoint) == 3
+    finally:
+        ctx.destroy()
+        worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]

@@ -22,6 +22,7 @@ from .protocol import (
     DISCONNECT,
     HEARTBEAT,
     MAX_QUEUED,
+    MAX_QUEUED_PER_CLIENT,
     MDPC,
     MDPC2,
     MDPW,
@@ -35,6 +36,8 @@ from .protocol import (
     READY,
     REPLY,
     REQUEST,
+    UNOFFERED_EXPIRY_S,
+    UNOFFERED_SHARE,
     W2_CODES,
     W2_COMMANDS,
     describe,
@@ -95,6 +98,8 @@ class BrokerState:
         *,
         request_expiry: float | None = None,
         max_queued: int = MAX_QUEUED,
+        max_queued_per_client: int = MAX_QUEUED_PER_CLIENT,
+        unoffered_expiry: float = UNOFFERED_EXPIRY_S,
         mask: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1:
@@ -105,6 +110,10 @@ class BrokerState:
         self.liveness = liveness
         self.request_expiry = request_expiry
         self.max_queued = max_queued
+        self.max_queued_per_client = max_queued_per_client
+        self.unoffered_expiry = unoffered_expiry
+        self.queued_by: Counter[bytes] = Counter()  # requests waiting, per client
+        self._expire_at = float("inf")  # no queued request expires before this
         self.mask = mask or AddressMask()  # what workers see of a client's address
         self.services: dict[bytes, Service] = {}
         self.workers: dict[bytes, Worker] = {}
@@ -175,6 +184,12 @@ class BrokerState:
             self._answer_mmi(Request(client, service, body, version=version))
         elif self.queued >= self.max_queued:
             self.reject(f"client {client.hex()}: {self.queued} requests queued already")
+        elif self.queued_by[client] >= self.max_queued_per_client:
+            self.reject(f"client {client.hex()}: {self.max_queued_per_client} of its requests "
+                        "queued already")
+        elif not self.offers(service) and self.queued >= self.max_queued * UNOFFERED_SHARE:
+            self.reject(f"client {client.hex()}: {show_identity(service)} has no worker and "
+                        f"{self.queued} requests are queued; the rest is kept for live services")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
@@ -270,17 +285,19 @@ class BrokerState:
                          dispatch=False)
         for service in {w.service for w in expired} & self.services.keys():
             self._dispatch(self.services[service])
-        if self.request_expiry is not None:
+        if now >= self._expire_at:
+            self._expire_at = float("inf")
             for entry in list(self.services.values()):
                 kept = deque(r for r in entry.requests if r.expires_at > now)
                 for request in entry.requests:
                     if request.expires_at <= now:
                         self.expired += 1
                         self.notes.append(("expire", f"{show_identity(entry.name)}: "
-                                           f"{show_bytes(request.body)} waited "
-                                           f"{self.request_expiry:g} s"))
+                                           f"{show_bytes(request.body)} waited too long"))
+                        self._unqueued(request)
                 self.queued -= len(entry.requests) - len(kept)
                 entry.requests = kept
+                self._expire_at = min([self._expire_at] + [r.expires_at for r in kept])
                 self._drop_if_unused(entry)
         if now >= self.heartbeat_at:
             for worker in self.workers.values():
@@ -296,9 +313,13 @@ class BrokerState:
 
     # -- the moves --------------------------------------------------------------------
     def _queue(self, entry: Service, request: Request, now: float, *, front: bool = False) -> None:
-        if self.request_expiry is not None:
-            request.expires_at = now + self.request_expiry
-            self._check_at = min(self._check_at, request.expires_at)
+        wait = float("inf") if self.request_expiry is None else self.request_expiry
+        if not entry.workers:  # nobody offers it (now): it may not wait for ever
+            wait = min(wait, self.unoffered_expiry)
+        request.expires_at = now + wait
+        self._expire_at = min(self._expire_at, request.expires_at)
+        self._check_at = min(self._check_at, request.expires_at)
+        self.queued_by[request.client] += 1
         if front:
             entry.requests.appendleft(request)
         else:
@@ -310,8 +331,15 @@ class BrokerState:
             worker = entry.waiting.pop(next(iter(entry.waiting)))
             request = worker.request = entry.requests.popleft()
             self.queued -= 1
+            self._unqueued(request)
             self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),
                             b"", *request.body)
+
+    def _unqueued(self, request: Request) -> None:
+        """A request left the queue (to a worker, or expired): its client may queue another."""
+        self.queued_by[request.client] -= 1
+        if not self.queued_by[request.client]:
+            del self.queued_by[request.client]  # the count stays as small as the queue
 
     def _make_waiting(self, worker: Worker) -> None:
         entry = self.services[worker.service]
