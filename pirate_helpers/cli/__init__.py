@@ -8,7 +8,7 @@ exit status 2, never a traceback: options are checked as they are parsed (`optio
 and an endpoint libzmq still refuses (a port in use) is named with its option.
 
 One module per pattern registers its roles (`lazy.py`, `simple.py`, `paranoid.py`,
-`majordomo.py`, and `relay.py` for network faults).
+`majordomo.py`, `freelance.py`, and `relay.py` for network faults).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from ..endpoints import MAX_MESSAGE_BYTES, EndpointError, set_max_message_bytes
 from ..security import OpenToNetwork
-from . import lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
+from . import freelance, lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
 from .common import ROLES, UsageError
 from .options import count
 
