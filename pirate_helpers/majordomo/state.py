@@ -314,8 +314,8 @@ class BrokerState:
     # -- the moves --------------------------------------------------------------------
     def _queue(self, entry: Service, request: Request, now: float, *, front: bool = False) -> None:
         wait = float("inf") if self.request_expiry is None else self.request_expiry
-        if not entry.workers:  # nobody offers it (now): it may not wait for ever
-            wait = min(wait, self.unoffered_expiry)
+        if self.request_expiry is None and not entry.workers:
+            wait = self.unoffered_expiry  # nobody offers it (now): it may not wait for ever
         request.expires_at = now + wait
         self._expire_at = min(self._expire_at, request.expires_at)
         self._check_at = min(self._check_at, request.expires_at)
