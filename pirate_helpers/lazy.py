@@ -100,7 +100,7 @@ class StrictEcho(Actor):
                 self.rejected += 1
                 self.trace.add(self.name, "reject", "malformed message (no envelope, or "
                                "too many frames)")
-                if self.strict.socket_type in (zmq.REQ, zmq.REP):  # it took it, so it now
+                if self.strict.type in (zmq.REQ, zmq.REP):  # it took it, so it now
                     self.renew()  # waits to send: start over (a REQ worker says READY)
                 continue
             self.received += 1
