@@ -8,7 +8,7 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: lab test lint unit notebooks test-browser clean
+.PHONY: lab test lint unit notebooks test-browser workshop-kit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-browser: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[browser]"
 	@test -x $(CHROMIUM) || { echo "test-browser needs Chromium at $(CHROMIUM): apt-get install chromium"; exit 1; }
 	CHROMIUM=$(CHROMIUM) $(BIN)/pytest browser -q
+
+# Not part of `make test`: it downloads wheels for every platform (see docs/workshop.md).
+workshop-kit: $(STAMP)
+	$(BIN)/python benchmarks/workshop_kit.py --out pirate-kit
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -2,15 +2,18 @@
 
 Plain REQ-REP, Lazy Pirate, the article's Simple Pirate (zmq.proxy), our Simple Pirate (LRU
 queue) and Paranoid Pirate, each under no fault, a worker crash (restarted after a while), a
-worker freeze and a queue restart; see `pirate_helpers/course/compare.py`. Throughput is a ratio to
-plain REQ-REP measured in the same run, never a bare number. Prints the table; not a test.
+worker freeze and a queue restart, and the verdicts on the article's reliability
+words derived from those figures; see `pirate_helpers/course/compare.py`. Throughput is
+a ratio to plain REQ-REP measured in the same run, never a bare number. Prints the tables
+(`--markdown`: as pasted into the README); not a test.
 
-    .venv/bin/python benchmarks/compare.py
+    .venv/bin/python benchmarks/compare.py --markdown
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from pirate_helpers.course import compare
@@ -29,6 +32,8 @@ def main() -> None:
     options.add_argument("--heartbeat-ms", type=float, default=250)
     options.add_argument("--liveness", type=int, default=3)
     options.add_argument("--patience-s", type=float, default=5.0)
+    options.add_argument("--markdown", action="store_true",
+                         help="print Markdown tables, as pasted into the README")
     args = options.parse_args()
     settings = compare.Settings(
         requests=args.requests, calm_requests=args.calm_requests, calm_repeats=args.calm_repeats,
@@ -36,12 +41,15 @@ def main() -> None:
         restart_s=args.restart_ms / 1000, freeze_s=args.freeze_ms / 1000,
         heartbeat_s=args.heartbeat_ms / 1000, liveness=args.liveness,
         patience_s=args.patience_s)
-    print(f"expected about {compare.expected_s(settings):.0f} s")
+    print(f"expected about {compare.expected_s(settings):.0f} s", file=sys.stderr)
     started = time.monotonic()
     runs = compare.measure(settings, progress=lambda done, total: print(
-        f"  {done}/{total} runs", end="\r", flush=True))
-    print(f"measured in {time.monotonic() - started:.0f} s" + " " * 20)
-    print(compare.table(runs, settings).transposed("measure"))
+        f"  {done}/{total} runs", end="\r", flush=True, file=sys.stderr))
+    print(f"measured in {time.monotonic() - started:.0f} s" + " " * 20, file=sys.stderr)
+    figures = compare.table(runs, settings).transposed("measure")
+    verdicts = compare.verdicts(runs, settings)
+    for shown in (figures, verdicts):
+        print(shown.markdown() if args.markdown else shown, end="\n\n")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ drawings.
 """
 
 from .actor import Actor, running_actors, stop_all
+from .binary_star import BinaryStarClient, BinaryStarServer, BinaryStarState, SplitBrain
 from .endpoints import LOCAL, bind
 from .faults import Decision, Faults
 from .lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
@@ -39,6 +40,9 @@ __all__ = [
     "PPP_READY",
     "Actor",
     "AsyncLazyPirateClient",
+    "BinaryStarClient",
+    "BinaryStarServer",
+    "BinaryStarState",
     "BrokerState",
     "ConcurrentServer",
     "Decision",
@@ -63,6 +67,7 @@ __all__ = [
     "Relay",
     "SequenceDiagram",
     "ServerUnavailable",
+    "SplitBrain",
     "SteadyLoad",
     "Trace",
     "WorkerLiveness",

@@ -26,6 +26,7 @@ from .trace import Trace
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
+MAX_POLL_MS = 2**31 - 1  # zmq_poll takes a long, a C int on some platforms
 _STOP = b"$STOP"
 _numbers = itertools.count(1)
 
@@ -177,10 +178,10 @@ class Actor:
         assert self.context is not None
         if socket_type in ROUTING_SOCKETS:
             scramble_generated_ids()
-        sock = guard(self.context.socket(socket_type), self.max_message_bytes)
+        sock = self.context.socket(socket_type)
         sock.linger = 0
-        self._sockets.append(sock)
-        return sock
+        self._sockets.append(sock)  # closed at the end even if an option below is refused
+        return guard(sock, self.max_message_bytes)
 
     def monitor(self, sock: zmq.Socket, events: int) -> zmq.Socket:
         """A PAIR socket that receives `sock`'s monitor events (read them with
@@ -221,7 +222,8 @@ class Actor:
             poller.register(self._thread_pipe, zmq.POLLIN)
             for sock in key:
                 poller.register(sock, zmq.POLLIN)
-        ready = dict(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
+        ms = None if timeout is None else min(max(0, int(timeout * 1000)), MAX_POLL_MS)
+        ready = dict(poller.poll(ms))  # a longer wait returns early: every loop polls again
         if self._thread_pipe in ready:
             self._thread_pipe.recv()
             raise ActorStopped
@@ -243,9 +245,10 @@ class Actor:
             self.run()
         except ActorStopped:
             pass
-        except BaseException as error:  # kept, and re-raised by stop() or join()
+        except BaseException as error:  # kept, and re-raised by start(), stop() or join()
             self.error = error
-            self.trace.add(self.name, "error", f"{type(error).__name__}: {error}")
+            if self._ready:  # start() raises a setup error itself: one report, not two
+                self.trace.add(self.name, "error", f"{type(error).__name__}: {error}")
         finally:
             started.set()
             for sock in self._sockets:

@@ -110,13 +110,18 @@ class EndpointError(Exception):
         self.errno = error.errno
 
 
+_bound_here: set[str] = set()  # endpoints this process has bound: its own to free again
+
+
 def bind(socket: zmq.Socket, endpoint: str = LOCAL) -> str:
     """Bind `socket` and return the endpoint it really got (the port filled in)."""
     try:
         socket.bind(endpoint)
     except zmq.ZMQError as error:
         raise EndpointError(endpoint, error) from None
-    return socket.last_endpoint.decode()
+    bound = socket.last_endpoint.decode()
+    _bound_here.update((endpoint, bound))
+    return bound
 
 
 def connect(socket: zmq.Socket, endpoint: str) -> None:
@@ -137,18 +142,20 @@ def bind_when_free(
     pause: Callable[[float], None],
     timeout: float = REBIND_TIMEOUT_S,
 ) -> str:
-    """`bind`, retrying for up to `timeout` s while the port is still taken.
+    """`bind`, retrying for up to `timeout` s while the port is still taken by this process.
 
     libzmq frees a closed socket's port asynchronously, so a server that rebinds the endpoint
-    it just left (or a restarted broker) can see EADDRINUSE for a moment. The caller is an
-    actor: it passes its own `pause`, so it stays responsive to `stop()` while it waits.
+    it just left (or a broker restarted in the same notebook) can see EADDRINUSE for a
+    moment. A port this process never bound is another program's: that is said at once.
+    The caller is an actor: it passes its own `pause`, so it stays responsive to `stop()`.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
             return bind(socket, endpoint)
         except EndpointError as error:
-            if error.errno != zmq.EADDRINUSE or time.monotonic() > deadline:
+            ours = endpoint in _bound_here
+            if error.errno != zmq.EADDRINUSE or not ours or time.monotonic() > deadline:
                 raise
             pause(0.005)
 

@@ -192,6 +192,10 @@ class LazyServer(StrictEcho):
     def handshake_failures(self) -> int:
         return self.watch.failed if self.watch else 0
 
+    @property
+    def closed_before_handshake(self) -> int:
+        return self.watch.closed_early if self.watch else 0
+
     def valid(self, request: list[bytes]) -> bool:
         return not self.binds or b"" in request[1:-1]  # a ROUTER: [client, b"", body...]
 
@@ -392,6 +396,10 @@ class SteadyLoad(Actor):
     It never gives up for good: a request unanswered after all its tries counts as lost and
     the next one goes, so it shows an outage and the recovery after it. `summary()` is safe
     to read from any thread (plain counters, a bounded deque of latencies).
+
+    `client_class` and `prefix` let another protocol over Lazy Pirate keep the same load:
+    `MajordomoClient` with `prefix=(service,)` asks a Majordomo service. A reply that is
+    not the body's echo counts as mismatched.
     """
 
     def __init__(
@@ -405,14 +413,16 @@ class SteadyLoad(Actor):
         retries: int = 3,
         keys: KeyPair | None = None,
         trace: Trace | None = None,
+        client_class: type[LazyPirateClient] = LazyPirateClient,
+        prefix: tuple[bytes, ...] = (),
     ) -> None:
         if rate <= 0:
             raise ValueError("rate is requests per second, above 0")
         super().__init__(name, trace)
-        self.rate, self.requests = rate, requests
-        self.client = LazyPirateClient(endpoint, timeout=timeout, retries=retries, name=name,
-                                       trace=self.trace, actor=self, keys=keys)
-        self.answered = self.lost = self.done = 0
+        self.rate, self.requests, self.prefix = rate, requests, prefix
+        self.client = client_class(endpoint, timeout=timeout, retries=retries, name=name,
+                                   trace=self.trace, actor=self, keys=keys)
+        self.answered = self.lost = self.done = self.wrong_echo = 0
         self.latencies: deque[float] = deque(maxlen=LATENCIES_KEPT)
         self.started_at = time.monotonic()
 
@@ -421,11 +431,12 @@ class SteadyLoad(Actor):
         n = 0
         while self.requests is None or n < self.requests:
             n += 1
-            sent_at = time.monotonic()
+            sent_at, body = time.monotonic(), f"{self.name}:{n}".encode()
             try:
-                self.client.request(f"{self.name}:{n}".encode())
+                reply = self.client.request(*self.prefix, body)
                 self.latencies.append(time.monotonic() - sent_at)
                 self.answered += 1
+                self.wrong_echo += reply != [body]
             except ServerUnavailable:
                 self.lost += 1
             self.done += 1
@@ -447,7 +458,8 @@ class SteadyLoad(Actor):
             return 1000 * recent[min(len(recent) - 1, int(p * len(recent)))] if recent else 0.0
 
         return {"answered": self.answered, "retried": self.retried, "lost": self.lost,
-                "mismatched": self.client.mismatched, "median ms": percentile(0.5),
+                "mismatched": self.client.mismatched + self.wrong_echo,
+                "median ms": percentile(0.5),
                 "p95 ms": percentile(0.95), "elapsed s": time.monotonic() - self.started_at}
 
     def summary_line(self) -> str:

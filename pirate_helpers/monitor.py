@@ -11,6 +11,7 @@ timelines can draw what libzmq did beside what the application did.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import time
 from dataclasses import dataclass
@@ -35,6 +36,33 @@ class MonitorEvent:
     @property
     def name(self) -> str:
         return self.event.name
+
+    @property
+    def meaning(self) -> str:
+        """The value in words: libzmq packs a different thing into it for each event (a
+        protocol error code such as 285212673, a wait in ms, an errno, a descriptor)."""
+        return describe(self.event, self.value)
+
+
+_PROTOCOL_ERRORS = {getattr(zmq, name): name.removeprefix("PROTOCOL_ERROR_")
+                    for name in dir(zmq) if name.startswith("PROTOCOL_ERROR_")}
+
+
+def describe(event: zmq.Event, value: int) -> str:
+    """zmq_socket_monitor(3)'s meaning of an event's value."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        return _PROTOCOL_ERRORS.get(value, f"protocol error {value:#x}")
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return f"ZAP status {value}"
+    if event in (zmq.EVENT_CONNECT_RETRIED,):
+        return f"next try in {value} ms"
+    if event in (zmq.EVENT_CONNECT_DELAYED, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                 zmq.EVENT_BIND_FAILED, zmq.EVENT_ACCEPT_FAILED, zmq.EVENT_CLOSE_FAILED):
+        return f"errno {value} ({errno.errorcode.get(value, '?')})" if value else "no error"
+    if event in (zmq.EVENT_CONNECTED, zmq.EVENT_LISTENING, zmq.EVENT_ACCEPTED,
+                 zmq.EVENT_CLOSED, zmq.EVENT_DISCONNECTED):
+        return f"file descriptor {value}"
+    return str(value)
 
 
 class Monitor:
@@ -100,7 +128,7 @@ class Monitor:
         )
         self.events.append(event)
         if self.trace is not None:
-            self.trace.add(self.name, event.name.lower(), f"{event.endpoint} ({event.value})")
+            self.trace.add(self.name, event.name.lower(), f"{event.endpoint} ({event.meaning})")
         return event
 
     def close(self) -> None:

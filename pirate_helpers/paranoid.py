@@ -10,7 +10,8 @@ HEARTBEAT every `heartbeat_interval`; a peer silent for `liveness` intervals is 
   id the server uses to drop duplicates. A late reply from a forgotten worker is rejected, so
   a client never gets two replies from the queue for one request.
 - A worker that hears nothing from its queue closes its socket, waits (doubling the wait up
-  to a maximum, back to the minimum once the queue answers) and reconnects with READY.
+  to a maximum, back to the minimum once the queue answers; each wait lengthened at random so
+  workers that lost their queue together do not come back together) and reconnects with READY.
 
 Wire format (https://rfc.zeromq.org/spec:6/PPP): READY and HEARTBEAT are one-frame messages
 holding the single bytes 0x01 and 0x02; a request reaches a worker as `[client, b"", body...]`
@@ -22,6 +23,7 @@ fake clock); `ParanoidQueue` and `ParanoidWorker` are thin socket loops around t
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -47,7 +49,10 @@ READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames aft
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
 WORKER_ENVELOPE = 1  # a reply comes back with the DEALER worker's id in front of its request
-MISMATCH_FACTOR = 1.5  # heartbeats this much further apart than ours: the settings differ
+DEFAULT_HEARTBEAT_S, DEFAULT_LIVENESS = 0.1, 3  # a worker's, when its join line says nothing
+BUNCHED = 0.02  # of our interval: heartbeats this close were held up on the way, not sent so
+MISMATCH_FACTOR = 1.5  # heartbeats this much further apart (or closer) than ours: settings differ
+JITTER = 0.5  # a worker's wait before reconnecting is lengthened by up to half, at random
 
 
 def describe(message: list[bytes]) -> str:
@@ -80,8 +85,9 @@ class TrackedWorker:
     request: list[bytes] | None = None
     served: int = 0
     last_heard: float = 0.0
-    last_heartbeat: float | None = None
-    heartbeat_gap: float | None = None  # between its last two heartbeats: its interval
+    last_heartbeat: float | None = None  # while idle, on this connection (READY starts another)
+    heartbeat_gap: float | None = None  # between its last two heartbeats while idle: its interval
+    short_gaps: int = 0  # heartbeats in a row closer together than ours
 
 
 class QueueState:
@@ -114,7 +120,9 @@ class QueueState:
         self.names = DisplayNames()  # what views show: unique, even for a shared --name
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
         self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
+        self.frozen_until = 0.0  # the whole queue frozen on purpose until then
         self.ignored = 0
+        self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -156,8 +164,15 @@ class QueueState:
                 worker = self.workers[identity] = TrackedWorker(identity, now)
                 self.late.pop(identity, None)
                 self.notes.extend(self.names.add(identity))
-            elif worker.request is not None:  # it reconnected: what it held is gone
-                self._requeue(worker)
+            else:  # it gave us up and reconnected while we still heard it
+                self.notes.append(("reconnect", f"{self.names[identity]} reconnected"))
+                gap = worker.heartbeat_gap
+                if gap is not None and gap < self.heartbeat_interval / MISMATCH_FACTOR:
+                    self._mismatch(identity, gap)  # its patience is shorter than our interval
+                worker.last_heartbeat = worker.heartbeat_gap = None
+                worker.short_gaps = 0
+                if worker.request is not None:  # what it held is gone
+                    self._requeue(worker)
             worker.expires_at = now + self.silence_limit
             worker.last_heard = now
             self._make_ready(worker)
@@ -171,8 +186,17 @@ class QueueState:
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
         worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
-            if worker.last_heartbeat is not None:
-                worker.heartbeat_gap = now - worker.last_heartbeat
+            if worker.request is not None:  # a worker may block while it works (the
+                worker.last_heartbeat = None  # Guide's ppworker): busy gaps say nothing
+                return
+            last = worker.last_heartbeat
+            if last is not None and (gap := now - last) > BUNCHED * self.heartbeat_interval:
+                worker.heartbeat_gap = gap
+                short = gap < self.heartbeat_interval / MISMATCH_FACTOR
+                worker.short_gaps = worker.short_gaps + 1 if short else 0
+                # heartbeats bunched by a stalled link come at most `liveness` in a row
+                if worker.short_gaps > 2 * self.liveness:
+                    self._mismatch(identity, gap)
             worker.last_heartbeat = now
             return
         request = worker.request
@@ -189,7 +213,7 @@ class QueueState:
 
     def tick(self, now: float) -> None:
         """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
-        if now < self._check_at:
+        if now < self._check_at or now < self.frozen_until:
             return
         for worker in [w for w in self.workers.values() if w.expires_at <= now]:
             del self.workers[worker.identity]
@@ -227,6 +251,26 @@ class QueueState:
         self.notes.append(("partition", f"{name} cut off for {seconds:g} s"))
         return True
 
+    def freeze(self, seconds: float, now: float) -> None:
+        """Chaos from the queue's side: for `seconds` the queue does nothing at all (the
+        socket loop reads nothing, `tick` sends no heartbeat), as if its process were
+        stopped. Every worker gives it up after liveness x its interval and backs off."""
+        self.frozen_until = now + seconds
+        self.notes.append(("freeze", f"queue frozen for {seconds:g} s: no heartbeats, "
+                           "nothing read or sent"))
+
+    def thaw(self, now: float) -> None:
+        """The freeze is over. The silence was the queue's own doing, so no worker is
+        blamed for it: each gets a full `silence_limit` to be heard again (the ones that
+        backed off say READY once they are back)."""
+        self.frozen_until = 0.0
+        for worker in self.workers.values():
+            worker.expires_at = max(worker.expires_at, now + self.silence_limit)
+            worker.last_heartbeat = None
+            worker.short_gaps = 0
+        self.heartbeat_at = self._check_at = now
+        self.notes.append(("thaw", "queue running again"))
+
     def worker_unreachable(self, identity: bytes, now: float) -> None:
         """A send to this worker failed: its connection is gone (EHOSTUNREACH). Forget it as
         a purge would, and give what it held (it never got it) to the next ready worker."""
@@ -238,6 +282,9 @@ class QueueState:
         self.names.remove(identity)
         self.unreachable += 1
         self.notes.append(("unreachable", f"{self.names[identity]} is gone"))
+        gap = worker.heartbeat_gap  # a worker faster than us closes its socket on us
+        if gap is not None and gap < self.heartbeat_interval / MISMATCH_FACTOR:
+            self._mismatch(identity, gap)
         if worker.request is not None:
             self._requeue(worker)
         while self.pending and self.ready:
@@ -261,10 +308,20 @@ class QueueState:
         self.notes.append(("reject", f"from unknown worker {self.names[identity]}: HEARTBEAT"))
 
     def _mismatch(self, identity: bytes, gap: float) -> None:
-        self.notes.append(("mismatch", f"{self.names[identity]} was purged: its heartbeats "
-                           f"come every ~{gap:.2g} s, this queue expects one every "
-                           f"{self.heartbeat_interval:g} s (purging after {self.liveness} "
-                           "missed); give both the same --heartbeat-ms"))
+        """Name a worker whose heartbeat interval differs from ours, once per worker."""
+        if identity in self.warned:
+            return
+        self.warned[identity] = None
+        while len(self.warned) > LATE_REMEMBERED:
+            self.warned.popitem(last=False)
+        if gap > self.heartbeat_interval:
+            effect = f"it is purged after {self.liveness} of ours pass without one"
+        else:
+            effect = "it gives this queue up too early and keeps reconnecting"
+        self.notes.append(("mismatch", f"warning: {self.names[identity]} heartbeats every "
+                           f"~{gap:.2g} s, this queue every {self.heartbeat_interval:g} s: "
+                           f"{effect}; start it with the join line alone (it carries the "
+                           "queue's settings) or give both the same --heartbeat-ms"))
 
     def _make_ready(self, worker: TrackedWorker) -> None:
         if self.pending:
@@ -274,6 +331,7 @@ class QueueState:
 
     def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
         worker.request = request
+        worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
             self.to_workers.append((worker.identity, self._masked(request)))
 
@@ -359,9 +417,13 @@ class WorkerLiveness:
     """When a worker heartbeats, when it gives its queue up for dead, when it reconnects.
 
     Every `heartbeat_interval` without a message from the queue costs one point of
-    `liveness`; at zero the worker disconnects and waits `backoff` before reconnecting. The
-    wait doubles at each failed attempt, up to `reconnect_max`, and is back to
-    `reconnect_min` as soon as the queue is heard from again.
+    `liveness`; at zero the worker disconnects and waits before reconnecting. The wait is
+    `backoff` lengthened by up to `jitter` of itself, drawn from `rng`: workers that lost
+    their queue together come back spread out instead of all at once, at the price of a
+    first reconnect up to `jitter x reconnect_min` later. `backoff` doubles at each failed
+    attempt, up to `reconnect_max`, and is back to `reconnect_min` as soon as the queue is
+    heard from again. Pass a seeded `random.Random` (a worker seeds it with its identity);
+    `jitter=0` gives the plain doubling.
     """
 
     def __init__(
@@ -370,18 +432,24 @@ class WorkerLiveness:
         liveness: int = 3,
         reconnect_min: float = 1.0,
         reconnect_max: float = 32.0,
+        jitter: float = JITTER,
+        rng: random.Random | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1 or not 0 < reconnect_min <= reconnect_max:
             raise ValueError("need heartbeat_interval > 0, liveness >= 1, "
                              "0 < reconnect_min <= reconnect_max")
+        if not 0 <= jitter <= 1:
+            raise ValueError("need 0 <= jitter <= 1")
         self.heartbeat_interval = heartbeat_interval
         self.max_liveness = liveness
         self.reconnect_min = reconnect_min
         self.reconnect_max = reconnect_max
+        self.jitter = jitter
+        self.rng = rng if rng is not None else random.Random(0)
         self.liveness = 0
         self.connected = False
-        self.backoff = reconnect_min  # the wait before the next reconnection
-        self.waited = 0.0  # the wait chosen at the last disconnection
+        self.backoff = reconnect_min  # the wait before the next reconnection, before jitter
+        self.waited = 0.0  # the wait chosen at the last disconnection, jitter included
         self.heartbeat_at = self.check_at = self.reconnect_at = 0.0
 
     def on_connect(self, now: float) -> None:
@@ -410,16 +478,20 @@ class WorkerLiveness:
             self.liveness -= 1
             self.check_at += self.heartbeat_interval
             if self.liveness == 0:
-                self.connected = False
-                self.reconnect_at = now + self.backoff
-                self.waited, self.backoff = self.backoff, min(2 * self.backoff,
-                                                              self.reconnect_max)
+                self.give_up(now)
                 return "disconnect"
             return self.tick(now)
         if now >= self.heartbeat_at:
             self.heartbeat_at = now + self.heartbeat_interval
             return "heartbeat"
         return None
+
+    def give_up(self, now: float) -> None:
+        """The queue is gone: wait the back-off plus its jitter, and double the back-off."""
+        self.connected = False
+        self.waited = self.backoff * (1 + self.jitter * self.rng.random())
+        self.reconnect_at = now + self.waited
+        self.backoff = min(2 * self.backoff, self.reconnect_max)
 
     def next_wakeup(self) -> float:
         if not self.connected:
@@ -452,7 +524,7 @@ class ParanoidQueue(TwoSidedQueue):
     ) -> None:
         super().__init__(name, frontend=frontend, backend=backend, security=security,
                          trace=trace)
-        self._partitions: SimpleQueue[tuple[str, float]] = SimpleQueue()
+        self._chaos: SimpleQueue[tuple[str | None, float]] = SimpleQueue()  # (name, s)
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.trace_messages = trace_messages
@@ -489,12 +561,18 @@ class ParanoidQueue(TwoSidedQueue):
                     self._refuse("a client")
                 else:
                     state.on_request(frames, now)
-            while not self._partitions.empty():
-                name, seconds = self._partitions.get()
-                if not state.partition(name, seconds, now):
+            while not self._chaos.empty():
+                name, seconds = self._chaos.get()
+                if name is None:
+                    state.freeze(seconds, now)
+                elif not state.partition(name, seconds, now):
                     self.trace.add(self.name, "partition", f"no worker shown as {name!r}")
             state.tick(now)
             self._flush(now)
+            if now < state.frozen_until:
+                self.pause(state.frozen_until - now)  # nothing read, nothing sent
+                state.thaw(time.monotonic())
+                self._flush(time.monotonic())
 
     def _refuse(self, sender: str) -> None:
         self.state.rejected += 1
@@ -526,10 +604,22 @@ class ParanoidQueue(TwoSidedQueue):
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------
+    @property
+    def join_workers(self) -> str:
+        """What a worker pastes: the backend, the key, and this queue's heartbeat interval
+        and liveness, so a worker given only this line runs at the queue's pace."""
+        return self.security.join(self.backend_endpoint, heartbeat_interval=self.heartbeat_interval,
+                                  liveness=self.liveness)
+
     def partition(self, name: str, seconds: float) -> None:
         """Cut the worker shown as `name` off for `seconds` (see `QueueState.partition`);
         safe from any thread: the loop applies it within one heartbeat interval."""
-        self._partitions.put((name, seconds))
+        self._chaos.put((name, seconds))
+
+    def freeze(self, seconds: float) -> None:
+        """Freeze the whole queue for `seconds` (see `QueueState.freeze`); safe from any
+        thread, applied within one heartbeat interval."""
+        self._chaos.put((None, seconds))
 
     def snapshot(self) -> dict:
         """What a live dashboard shows: each worker ready, busy or expired, and the counts.
@@ -550,8 +640,14 @@ class ParanoidQueue(TwoSidedQueue):
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "rejected": state.rejected, "failed handshakes": self.handshake_failures}
-        return {"workers": workers, "counts": counts, "served": served, "last heard": heard}
+                  "rejected": state.rejected, "failed handshakes": self.handshake_failures,
+                  "closed before handshake": self.closed_before_handshake}
+        chaos = [f"{names[identity]} cut off, {until - now:.1f} s left"
+                 for identity, until in list(state.cut_off.items()) if until > now]
+        if state.frozen_until > now:
+            chaos.append(f"queue frozen, {state.frozen_until - now:.1f} s left")
+        return {"workers": workers, "counts": counts, "served": served, "last heard": heard,
+                "chaos": chaos}
 
 
 class ParanoidWorker(Actor):
@@ -559,36 +655,54 @@ class ParanoidWorker(Actor):
     name plus a random suffix (`names.wire_identity`), so two workers given one name both
     serve; the queue shows the name.
 
-    `connect` is the queue's backend endpoint or join token (`tcp://HOST:PORT/KEY`).
+    `connect` is the queue's backend endpoint or join token (`tcp://HOST:PORT/KEY`). The
+    heartbeat interval and liveness come from the join line when it carries them (a
+    `ParanoidQueue`'s does), so a worker given nothing else runs at its queue's pace; given
+    here as well and different, the worker says so in one warning. A queue whose heartbeats
+    keep coming at another pace than ours is named in one warning too.
 
     Work never blocks heartbeats: a request's reply is scheduled `work_s` ahead and sent
     from the same poll loop that heartbeats. Faults (`Faults`) are counted per request:
     crash (the thread ends, the request is lost), drop (never answered), freeze (silent for
     `freeze_s`, connection kept: no heartbeats, nothing read) and slow work.
+
+    Its back-off jitter (`WorkerLiveness`) is drawn from a `random.Random` seeded with
+    `seed`, by default its routing id: workers differ, and a test can fix it.
     """
 
     def __init__(
         self,
         name: str = "worker",
         *,
-        connect: str,
-        heartbeat_interval: float = 0.1,
-        liveness: int = 3,
+        connect: str | Join,
+        heartbeat_interval: float | None = None,
+        liveness: int | None = None,
         work_s: float = 0.0,
         reconnect_min: float = 0.1,
         reconnect_max: float = 1.0,
+        jitter: float = JITTER,
+        seed: int | bytes | None = None,
         faults: Faults = NONE,
         trace: Trace | None = None,
         keys: KeyPair | None = None,
+        trace_messages: bool = False,
     ) -> None:
         super().__init__(name, trace)
-        self.join_token = Join.parse(connect, keys)
+        self.trace_messages = trace_messages  # its side of a timeline, when the queue is far
+        self.join_token = room = Join.parse(connect, keys)
         self.endpoint = self.join_token.endpoint
         self.identity = wire_identity(name)  # the same across reconnections
         self.work_s = work_s
         self.faults = faults
-        self.liveness = WorkerLiveness(heartbeat_interval, liveness, reconnect_min,
-                                       reconnect_max)
+        self.heartbeat_interval = (heartbeat_interval or room.heartbeat_interval
+                                   or DEFAULT_HEARTBEAT_S)
+        chosen_liveness = liveness or room.liveness or DEFAULT_LIVENESS
+        rng = random.Random(self.identity if seed is None else seed)
+        self.liveness = WorkerLiveness(self.heartbeat_interval, chosen_liveness,
+                                       reconnect_min, reconnect_max, jitter, rng)
+        self.mismatch_warned = False
+        self._queue_beat_at: float | None = None  # the queue's last heartbeat, this connection
+        self._odd_gaps = 0  # its heartbeats in a row at another pace than ours
         self.dealer: zmq.Socket | None = None
         self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
         self.received = self.answered = self.reconnects = 0
@@ -604,14 +718,29 @@ class ParanoidWorker(Actor):
         return describe(request)
 
     def setup(self) -> None:
+        room, mine = self.join_token, self.liveness
+        if room.heartbeat_interval is not None and (
+                abs(room.heartbeat_interval - mine.heartbeat_interval) > 1e-9
+                or room.liveness != mine.max_liveness):
+            self._mismatch(f"every {room.heartbeat_interval:g} s, liveness {room.liveness} "
+                           "(its join line says)")
         self._connect()
+
+    def _mismatch(self, queue_pace: str) -> None:
+        if not self.mismatch_warned:
+            self.mismatch_warned = True
+            self.trace.add(self.name, "mismatch", f"warning: {self.name} heartbeats every "
+                           f"{self.heartbeat_interval:g} s, liveness {self.liveness.max_liveness}; "
+                           f"the queue {queue_pace}: start the worker with the join line alone, "
+                           "or give both the same --heartbeat-ms and --liveness")
 
     def _connect(self) -> None:
         self.dealer = self.socket(zmq.DEALER)
         self.dealer.identity = self.identity
         self.join_token.connect(self.dealer)
-        self._send([PPP_READY])
+        self._send(READY_MESSAGE)
         self.liveness.on_connect(time.monotonic())
+        self._queue_beat_at = None  # a gap spans one connection; odd ones count across them
 
     def _send(self, frames: list[bytes]) -> bool:
         """Send without ever blocking: a queue that stopped reading, or a connection libzmq
@@ -626,6 +755,8 @@ class ParanoidWorker(Actor):
                 self.trace.add(self.name, "drop", f"queue not taking messages "
                                f"({self.send_dropped} dropped)")
             return False
+        if self.trace_messages:
+            self.trace.add(self.name, "send", describe(frames), peer="queue")
         return True
 
     def run(self) -> None:
@@ -651,14 +782,14 @@ class ParanoidWorker(Actor):
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
-            self._send([PPP_HEARTBEAT])
+            self._send(HEARTBEAT_MESSAGE)
         elif action == "disconnect":
             assert self.dealer is not None
             self.close(self.dealer)
             self.dealer = None
             lost = ", abandoning " + ",".join(self.shown(r) for _, r in self.work)
             self.trace.add(self.name, "backoff", f"queue silent; reconnecting in "
-                           f"{self.liveness.waited:g} s{lost if self.work else ''}")
+                           f"{self.liveness.waited:.3g} s{lost if self.work else ''}")
             self.work.clear()
         else:
             self._connect()
@@ -672,9 +803,25 @@ class ParanoidWorker(Actor):
         if message is None:
             self.trace.add(self.name, "reject", "too many frames")
             return None
+        if self.trace_messages:
+            self.trace.add(self.name, "recv", describe(message), peer="queue")
         if len(message) > 1:
             return self._accept(message)
+        if message == HEARTBEAT_MESSAGE:
+            self._queue_heartbeat(time.monotonic())
         return None
+
+    def _queue_heartbeat(self, now: float) -> None:
+        """Measure the queue's pace: heartbeats bunched after a stall come fewer than
+        `liveness` in a row, a freeze spreads one gap; a different setting keeps on (also
+        across reconnections: a queue purges a slow worker, so it may hear only a few)."""
+        mine = self.heartbeat_interval
+        if self._queue_beat_at is not None and (gap := now - self._queue_beat_at) > BUNCHED * mine:
+            odd = gap < mine / MISMATCH_FACTOR or gap > mine * MISMATCH_FACTOR
+            self._odd_gaps = self._odd_gaps + 1 if odd else 0
+            if self._odd_gaps > self.liveness.max_liveness:
+                self._mismatch(f"every ~{gap:.2g} s (measured)")
+        self._queue_beat_at = now
 
     def _accept(self, request: list[bytes]) -> str | None:
         """Schedule a request's reply, or apply the fault this request number draws;

@@ -77,6 +77,11 @@ class TwoSidedQueue(Actor):
         return sum(watch.failed for watch in self.watches)
 
     @property
+    def closed_before_handshake(self) -> int:
+        """Connections closed before their handshake ended (a port scan): not a key."""
+        return sum(watch.closed_early for watch in self.watches)
+
+    @property
     def disconnects(self) -> int:
         """Worker connections that libzmq saw close (a crash, a kill, a failed handshake)."""
         return self.watches[1].disconnected if self.watches else 0

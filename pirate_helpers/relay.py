@@ -18,6 +18,15 @@ it is carried to `target` byte for byte. ZMTP needs nothing more: the relay neve
 - `reset()`: every connection is closed at once with a TCP RST, both sides: what a rebooted
   router or a NAT that forgot its table does. Both peers see the error at once.
 
+What it is not: a network. The relay is a TCP endpoint of its own: it accepts each
+connection and acknowledges every byte itself. So under a cut a connect still completes
+(across a real partition it never does: the SYN goes unanswered), and the sender's TCP
+never retransmits and never gives up (across a real partition Linux retransmits what is
+unacknowledged and drops the connection after `net.ipv4.tcp_retries2` tries, about 15
+minutes by default). What it shows truly is what the peers' *applications* see: silence,
+then everything at once. Lesson 06b puts it beside a real partition (a link taken down
+between two network namespaces).
+
 The timing decisions (when a chunk of bytes is due, nothing being due while cut) are the
 pure `Link`, one per direction of each connection; `Relay` is the socket loop around it.
 """

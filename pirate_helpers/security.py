@@ -9,7 +9,9 @@ nowhere else.
 
 A join token is what the instructor projects and a student pastes: `tcp://HOST:PORT`, and with
 CURVE `/` plus the server's public key as 64 hex digits (hex, not Z85: Z85 has characters such
-as `&`, `<`, `|` and `^` that bash, PowerShell and cmd would each interpret).
+as `&`, `<`, `|` and `^` that bash, PowerShell and cmd would each interpret). A queue that
+heartbeats adds its settings, `/heartbeat-1000ms-liveness-3`, so a worker started with the
+join line alone runs at the queue's pace (letters, digits and `-` only: no shell treats them).
 
 A wrong key looks exactly like a dead server to the peer (CURVE never answers a handshake it
 cannot decrypt), so the serving side counts failed handshakes from socket monitor events
@@ -23,6 +25,7 @@ import dataclasses
 import fcntl
 import ipaddress
 import os
+import re
 import socket
 import struct
 from collections.abc import Callable
@@ -41,11 +44,23 @@ from .trace import Trace
 
 Mode = Literal["loopback", "insecure", "curve"]
 
-HANDSHAKE_FAILURES = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                      | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+WRONG_KEY = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+"""A ZeroMQ peer that spoke its part of the handshake and failed it: a wrong server key
+(a cryptographic error), no key on a CURVE socket (mechanism mismatch), or a key that
+`--allow` does not admit (ZAP said no)."""
+
+CLOSED_EARLY = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+"""A connection that closed before its handshake ended (libzmq 4.3.5 on a CURVE socket):
+a bare TCP connect and close, a port scan, a peer that gave up; now and then a peer with no
+key that hung up first on seeing CURVE's greeting. Never a wrong key: the server finds that
+itself when it cannot decrypt the peer's HELLO (a protocol error)."""
+
+HANDSHAKE_FAILURES = WRONG_KEY | CLOSED_EARLY
 """Monitor events of a peer that connected but could not complete the handshake."""
 
 KEY_HEX_DIGITS = 64
+SETTINGS = re.compile(r"heartbeat-(\d+(?:\.\d+)?)ms-liveness-(\d+)")
+"""The last part of a heartbeating queue's join line: its interval and liveness."""
 
 
 class OpenToNetwork(ValueError):
@@ -202,18 +217,30 @@ def _certificate(public: bytes, secret: bytes | None) -> str:
 # -- the client's side: a join token --------------------------------------------------------
 @dataclass(frozen=True)
 class Join:
-    """Where to connect and, with CURVE, the server's public key. `str()` is the token."""
+    """Where to connect, with CURVE the server's public key, and for a heartbeating queue its
+    heartbeat interval (s) and liveness. `str()` is the token."""
 
     endpoint: str
     server_key: bytes | None = None  # Z85
     keys: KeyPair | None = field(default=None, repr=False, compare=False)
+    heartbeat_interval: float | None = None
+    liveness: int | None = None
 
     @classmethod
     def parse(cls, token: str | Join, keys: KeyPair | None = None) -> Join:
-        """`tcp://HOST:PORT` or `tcp://HOST:PORT/<64 hex digits>` (also a plain endpoint)."""
+        """`tcp://HOST:PORT`, then optionally `/<64 hex digits>` (the key) and
+        `/heartbeat-<MS>ms-liveness-<N>` (a queue's settings); also a plain endpoint."""
         if isinstance(token, Join):  # parsed already (the command line does): add the keys
             return token if keys is None else dataclasses.replace(token, keys=keys)
         head, slash, tail = token.rpartition("/")
+        if slash and "://" in head and (settings := SETTINGS.fullmatch(tail)):
+            interval_ms, liveness = float(settings[1]), int(settings[2])
+            if interval_ms <= 0 or liveness < 1:
+                raise ValueError(f"{token!r}: the heartbeat must be above 0 ms and the "
+                                 "liveness at least 1")
+            keyed = cls.parse(head, keys)
+            return dataclasses.replace(keyed, heartbeat_interval=interval_ms / 1000,
+                                       liveness=liveness)
         if slash and "://" in head and len(tail) == KEY_HEX_DIGITS:
             try:
                 return cls(head, key_z85(tail), keys)
@@ -226,7 +253,10 @@ class Join:
         return cls(token, None, keys)
 
     def __str__(self) -> str:
-        return self.endpoint + (f"/{key_hex(self.server_key)}" if self.server_key else "")
+        token = self.endpoint + (f"/{key_hex(self.server_key)}" if self.server_key else "")
+        if self.heartbeat_interval is not None and self.liveness is not None:
+            token += f"/heartbeat-{self.heartbeat_interval * 1000:g}ms-liveness-{self.liveness}"
+        return token
 
     @property
     def curve(self) -> bool:
@@ -291,10 +321,13 @@ class Security:
             sock.curve_secretkey = self.keys.secret
         return bind_when_free(sock, endpoint, pause=pause)
 
-    def join(self, bound: str) -> str:
-        """The token a peer on another machine pastes to reach the socket bound at `bound`."""
+    def join(self, bound: str, *, heartbeat_interval: float | None = None,
+             liveness: int | None = None) -> str:
+        """The token a peer on another machine pastes to reach the socket bound at `bound`
+        (with a heartbeating queue's settings, for its workers)."""
         server_key = self.keys.public if self.mode == "curve" and self.keys else None
-        return str(Join(advertised(bound, self.advertise), server_key))
+        return str(Join(advertised(bound, self.advertise), server_key,
+                        heartbeat_interval=heartbeat_interval, liveness=liveness))
 
 
 LOOPBACK = Security()
@@ -302,8 +335,10 @@ LOOPBACK = Security()
 
 class ConnectionWatch:
     """Counts, from a socket's monitor events, the peers that connected but failed its
-    handshake (a wrong or missing key, a NULL peer on a CURVE socket) and the connections
-    that closed (a peer that crashed or was killed).
+    handshake (`failed`: a wrong or missing key, a NULL peer on a CURVE socket), the
+    connections that closed before a handshake ended (`closed_early`: a port scan, a
+    connect and close; counted apart, since they say nothing about keys) and the
+    connections that closed (a peer that crashed or was killed).
 
     libzmq keeps one monitor per socket (a second replaces the first), so both counts come
     from this one. The actor polls `events` with its other sockets and calls `read` when
@@ -314,16 +349,21 @@ class ConnectionWatch:
                  trace: Trace, owner: str):
         self.events = monitor(sock, HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED)
         self.trace, self.owner = trace, owner
-        self.failed = self.disconnected = 0
+        self.failed = self.closed_early = self.disconnected = 0
 
     def read(self) -> None:
         """Count what arrived, and trace failed handshakes (a view waiting on the trace
         wakes up)."""
         while self.events.get(zmq.EVENTS) & zmq.POLLIN:
             event = recv_monitor_message(self.events)["event"]
-            if event & HANDSHAKE_FAILURES:
+            if event & WRONG_KEY:
                 self.failed += 1
                 self.trace.add(self.owner, "handshake-failed", "a peer with a wrong or "
                                f"missing key ({self.failed} in all)")
+            elif event & CLOSED_EARLY:
+                self.closed_early += 1
+                self.trace.add(self.owner, "connect-only", "a connection closed before its "
+                               "handshake ended: a port scan or a peer that gave up, not a "
+                               f"key ({self.closed_early} in all)")
             elif event == zmq.EVENT_DISCONNECTED:
                 self.disconnected += 1

@@ -293,7 +293,8 @@ class SimplePirateQueue(TwoSidedQueue):
             counts = {"in flight": len(self.lru.busy), "waiting": len(self.lru.waiting),
                       "answered": self.lru.answered, "lost": self.lru.lost,
                       "unreachable": self.lru.unreachable_workers, "rejected": self.rejected,
-                      "failed handshakes": self.handshake_failures}
+                      "failed handshakes": self.handshake_failures,
+                      "closed before handshake": self.closed_before_handshake}
             shown = [*self.lru.ready, *self.lru.busy]
             served = {self.names[w]: self.lru.served.get(w, 0) for w in shown}
             now = time.monotonic()
@@ -467,6 +468,12 @@ class LoadResult:
 Design = Literal["article", "lru"]
 
 
+def load_faults(crash_rate: float, seed: int, index: int, incarnation: int) -> Faults:
+    """The seeded faults of `run_load`'s worker `index` in its `incarnation`-th life."""
+    return Faults(crash_rate=crash_rate,
+                  seed=random.Random(f"{seed}/{index}/{incarnation}").getrandbits(32))
+
+
 def run_load(
     design: Design,
     *,
@@ -507,8 +514,7 @@ def _run_load(stack: ExitStack, design: Design, workers: int, requests: int, cra
 
     def worker(index: int, incarnation: int) -> Actor:
         name = f"{prefix}-w{index}"
-        faults = Faults(crash_rate=crash_rate,
-                        seed=random.Random(f"{seed}/{index}/{incarnation}").getrandbits(32))
+        faults = load_faults(crash_rate, seed, index, incarnation)
         if design == "article":
             return LazyServer(name, connect=broker.backend_endpoint, faults=faults, trace=trace)
         return SimpleWorker(name, connect=broker.backend_endpoint, faults=faults, trace=trace)

@@ -40,21 +40,25 @@ class Trace:
     `on_event` (optional) is called with each event as it is added: the command line uses it
     to print a log line; notebooks leave it unset and read the trace afterwards. `keep`
     bounds memory for processes that run for hours: only the newest `keep` events stay.
+    `clock` (injectable for tests) is read under the lock, so the events' order is their
+    times' order even when threads add at the same moment.
     """
 
     def __init__(
-        self, on_event: Callable[[Event], None] | None = None, keep: int | None = None
+        self, on_event: Callable[[Event], None] | None = None, keep: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lock = threading.RLock()  # reentrant: a wait_for condition may read the trace
         self._changed = threading.Condition(self._lock)
         self._events: deque[Event] = deque(maxlen=keep)
         self._names: dict[str, str] = {}
-        self._start = time.monotonic()
+        self._clock = clock
+        self._start = clock()
         self._on_event = on_event
 
     def add(self, actor: str, kind: str, detail: str = "", peer: str | None = None) -> Event:
-        event = Event(round(time.monotonic() - self._start, 6), actor, kind, detail, peer)
         with self._changed:
+            event = Event(round(self._clock() - self._start, 6), actor, kind, detail, peer)
             self._events.append(event)
             self._changed.notify_all()
         if self._on_event is not None:
@@ -98,7 +102,7 @@ class Trace:
     def clear(self) -> None:
         with self._lock:
             self._events.clear()
-            self._start = time.monotonic()
+            self._start = self._clock()
 
     def __len__(self) -> int:
         with self._lock:

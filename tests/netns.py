@@ -36,6 +36,10 @@ class Classroom:
     queue: str
     students: dict[int, str]
 
+    SHARED = "198.19.0.1"
+    """The queue's one address every student reaches (each over its own link), for a join
+    line that is the same for the whole room."""
+
     @staticmethod
     def address(n: int) -> str:
         return f"198.18.{n}.1"
@@ -79,6 +83,8 @@ def classroom(students: int) -> Iterator[Classroom]:
             ip("addr", "add", f"198.18.{n}.2/24", "dev", far, namespace=student)
             ip("link", "set", room.link(n), "up", namespace=room.queue)
             ip("link", "set", far, "up", namespace=student)
+            ip("route", "add", f"{room.SHARED}/32", "via", room.address(n), namespace=student)
+        ip("addr", "add", f"{room.SHARED}/32", "dev", "lo", namespace=room.queue)
         yield room
     finally:
         for namespace in made:

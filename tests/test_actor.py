@@ -58,9 +58,25 @@ def test_an_error_in_the_thread_is_raised_by_stop_and_traced():
     assert trace.count("error") == 1
 
 
-def test_an_error_in_setup_is_raised_by_start():
+def test_an_error_in_setup_is_raised_by_start_once_and_not_traced_too():
+    trace = Trace()
     with pytest.raises(OSError, match="cannot bind"):
-        FailsInSetup("bad").start()
+        FailsInSetup("bad", trace).start()
+    assert running_actors() == []
+    assert trace.count("error") == 0, "a role would print it twice: traced, then raised"
+
+
+class RefusedOption(Actor):
+    max_message_bytes = 2**63  # libzmq takes an int64: setting it fails inside guard()
+
+    def setup(self):
+        self.socket(zmq.ROUTER)
+
+
+def test_a_socket_whose_option_is_refused_is_still_closed_so_the_context_ends():
+    """It was never closed, so stop() waited for ever in Context.term()."""
+    with pytest.raises((zmq.ZMQError, OverflowError, ValueError)):
+        RefusedOption("refused").start()
     assert running_actors() == []
 
 

@@ -134,7 +134,11 @@ def test_a_classroom_rides_out_strangers_kills_and_a_partition(classroom):
         strangers = [start(5, f"tcp://{classroom.address(5)}:5556", code=STRANGER),
                      start(5, f"tcp://{classroom.address(5)}:5556",
                            zmq.curve_keypair()[0].decode(), code=STRANGER)]
-        queue.expect(r"handshake-failed .*\(2 in all\)")
+        # a wrong key always fails the handshake; a peer with no key may hang up first on
+        # seeing CURVE's greeting, and is then counted as a connection closed mid-handshake
+        stranger_lines = [queue.expect(r"(handshake-failed|connect-only) ").group(1)
+                          for _ in range(2)]
+        assert "handshake-failed" in stranger_lines, stranger_lines
 
         clients = {}
         for c, n in enumerate(CLIENTS, start=1):
@@ -180,9 +184,11 @@ def test_a_classroom_rides_out_strangers_kills_and_a_partition(classroom):
             assert worker.stop() == 0, worker.stderr
         assert queue.stop() == 0, queue.stderr
         log = queue.all_lines()
-        failed = [int(m.group(1)) for line in log
-                  if (m := re.search(r"handshake-failed.*\((\d+) in all\)", line))]
-        assert max(failed) == 2, "only the two strangers failed their handshakes"
+        counted = {kind: max([int(m.group(1)) for line in log
+                              if (m := re.search(rf"{kind}.*\((\d+) in all\)", line))],
+                             default=0) for kind in ("handshake-failed", "connect-only")}
+        assert counted["handshake-failed"] >= 1 and sum(counted.values()) == 2, \
+            f"only the two strangers failed their handshakes: {counted}"
         assert sum("two workers are named 'alice'" in line for line in log) == 1, "warned once"
         assert not [line for line in log if re.search(r"\smismatch\s", line)], \
             "every worker heartbeats at the queue's interval"

@@ -60,3 +60,46 @@ def test_the_table_has_a_row_per_design_and_the_stars_beside():
     assert table.row("plain REQ-REP")["throughput vs plain"] == "1.00"
     assert table.row("Lazy Pirate")["article: complexity / reliability / performance"] == (
         "low / medium / high")
+
+
+def _run(design, fault, lost=0, hung=False, seconds=1.0):
+    return compare.Run(design, fault, lost, [0.001], 0.1, hung, seconds)
+
+
+@pytest.mark.parametrize("losses, hung, word", [
+    ((0, 0, 0), False, "very high"),
+    ((0, 1, 1), False, "high"),
+    ((0, 2, 0), False, "medium"),
+    ((5, 0, 0), True, "none"),
+])
+def test_measured_reliability_follows_the_stated_rule(losses, hung, word):
+    runs = [_run("x", "none", lost=99)] + [
+        _run("x", fault, lost, hung and n == 0)
+        for n, (fault, lost) in enumerate(zip(compare.FAULTS[1:], losses, strict=True))]
+    assert compare.measured_reliability(runs) == word
+
+
+def test_verdicts_are_derived_from_the_figures():
+    runs = [_run("plain REQ-REP", "none", seconds=1.0), _run("plain REQ-REP", "worker crash", 9,
+                                                             hung=True),
+            _run("Paranoid", "none", seconds=2.0), _run("Paranoid", "worker crash"),
+            _run("Paranoid", "queue restart", lost=1),
+            _run("Lazy Pirate", "none", seconds=1.25), _run("Lazy Pirate", "worker freeze", 0)]
+    verdicts = compare.verdicts(runs)
+    assert verdicts.row("Paranoid")["verdict"] == "worse"  # very high said, high earned
+    assert verdicts.row("Paranoid")["throughput vs plain"] == "0.50"
+    assert verdicts.row("Lazy Pirate")["verdict"] == "better"  # medium said, very high earned
+    assert verdicts.row("plain REQ-REP")["figures earn"] == "none"
+    assert "| Paranoid | very high | high | worse |" in verdicts.markdown()
+
+
+def test_lesson_05_exercise_waits_accepts_and_explains():
+    from pirate_helpers.course.exercises import WAITING
+
+    assert compare.check_pattern_choice(...) == WAITING
+    assert compare.check_pattern_choice("Paranoid Pirate").startswith("✔ Paranoid Pirate")
+    for wrong, reason in [("Simple Pirate", "keeps its connection open"),
+                          ("Lazy Pirate", "cannot find a frozen worker"),
+                          ("plain REQ-REP", "hangs for ever"), ("Paranoid", "one of")]:
+        with pytest.raises(compare.WrongChoice, match=reason):
+            compare.check_pattern_choice(wrong)

@@ -127,3 +127,64 @@ def test_a_check_waits_for_the_placeholder_and_still_checks_real_answers():
     assert check_positive({"a": 1}) == "✔"
     with pytest.raises(NotYet, match="positive"):
         check_positive({"a": -1})
+
+
+def test_lesson_06_waits_for_the_shipped_placeholder():
+    from pirate_helpers.course.exercises import WAITING
+
+    assert check_one_socket_lazy_pirate(...) == WAITING
+
+
+def test_lesson_01_right_answer_is_played_live():
+    from pirate_helpers.course.exercises import check_plain_client_prediction
+
+    assert check_plain_client_prediction(2, 3).startswith("✔")
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((3, 4), "answers 2 requests, then crashes"),  # one answer too many
+    ((2, 4), "cannot send again"),  # the client moving on to request 4
+    ((1, 2), "it got 2 replies"),
+])
+def test_lesson_01_wrong_answers_get_the_checks_message(answer, message):
+    from pirate_helpers.course.exercises import NotYet, check_plain_client_prediction
+
+    with pytest.raises(NotYet, match=message):
+        check_plain_client_prediction(*answer)
+
+
+def test_the_lessons_checks_wait_for_their_placeholders():
+    from pirate_helpers.course.exercises import (
+        WAITING,
+        check_heartbeat_choice,
+        check_lazy_choice,
+        check_lru_prediction,
+        check_plain_client_prediction,
+    )
+
+    assert check_plain_client_prediction(..., ...) == WAITING
+    assert check_lazy_choice(..., 3) == WAITING
+    assert check_lru_prediction(...) == WAITING
+    assert check_lru_prediction(["a", ..., "c", "a", "a"]) == WAITING
+    assert check_heartbeat_choice(100, ...) == WAITING
+
+
+def test_lesson_04b_reconnect_window():
+    from pirate_helpers.course.exercises import WAITING, check_reconnect_window
+
+    assert check_reconnect_window(4.0, 4.5).startswith("✔")
+    assert check_reconnect_window(4, 4.5).startswith("✔")
+    assert check_reconnect_window(..., ...) == WAITING
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((3.0, 3.5), "when it gives the queue up"),
+    ((4.0, 4.0), "forgets the jitter"),
+    ((1.0, 1.5), "silence first"),
+    (("4", "4.5"), "two numbers"),
+])
+def test_lesson_04b_named_wrong_answers(answer, message):
+    from pirate_helpers.course.exercises import NotYet, check_reconnect_window
+
+    with pytest.raises(NotYet, match=message):
+        check_reconnect_window(*answer)

@@ -2,7 +2,9 @@
 end in a plain KeyboardInterrupt, leave no thread behind, and let the cleanup work after.
 
 Each test raises SIGINT from a helper thread once the code under test has reached the point
-it waits at (an event, never a guess), exactly as the kernel would.
+it waits at (an event, never a guess), exactly as the kernel would. A kernel has Python's
+SIGINT handler; a test process may not (`make test &`, nohup and CI runners start it with
+SIGINT ignored, and Python then installs none), so each test installs it for its duration.
 """
 
 import os
@@ -15,6 +17,14 @@ import pytest
 
 from pirate_helpers import Actor, Trace, running_actors, stop_all
 from pirate_helpers.course import experiments
+
+
+@pytest.fixture(autouse=True)
+def kernel_sigint_handler():
+    """SIGINT raises KeyboardInterrupt here, as in a kernel, however pytest was started."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def main_thread_in(function: str) -> bool:

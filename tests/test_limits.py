@@ -61,7 +61,7 @@ def test_a_hundred_frames_of_10_mb_cost_under_50_mb_and_requests_stay_answered(r
         assert process.stop() == 0
 
 
-def test_rejections_are_printed_first_few_then_summed_up_exactly():
+def test_rejections_are_printed_a_few_per_window_then_summed_up_exactly():
     now = [0.0]
     lines: list[str] = []
     log = EventLog(quiet=True, first=3, summary_every=10, clock=lambda: now[0],
@@ -76,9 +76,11 @@ def test_rejections_are_printed_first_few_then_summed_up_exactly():
     log.tick()
     assert lines[4] == "summary: 997 more reject (1000 in all)"
     log.tick()
-    log(Event(0, "queue", "reject", "one more"))
+    for n in range(5):  # a new window: a few lines again, then counted
+        log(Event(0, "queue", "reject", f"later {n}"))
+    assert len(lines) == 8 and "later 2" in lines[7] and "summed up" in lines[7]
     log.close()  # a role that stops prints what is left, so its counts add up
-    assert lines[5:] == ["summary: 1 more reject (1001 in all)"]
+    assert lines[8:] == ["summary: 2 more reject (1005 in all)"]
 
 
 def test_without_quiet_every_message_is_printed():

@@ -36,3 +36,10 @@ def test_missing_or_malformed_answers_are_told_not_crashed():
         check_answers({k: v for k, v in RIGHT.items() if k != "b sent"})
     with pytest.raises(WrongAnswer, match="a dict"):
         check_answers(None)
+
+
+def test_the_shipped_placeholders_wait_for_the_learner():
+    from pirate_helpers.course.exercises import WAITING
+
+    assert check_answers(dict.fromkeys(RIGHT, ...)) == WAITING
+    assert check_answers({**RIGHT, "b sent": ...}) == WAITING

@@ -1,5 +1,7 @@
 """The Majordomo broker's decisions with a fake clock: no sockets, no sleeps."""
 
+from collections import deque
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -322,6 +324,46 @@ def test_a_requeued_request_waits_its_full_expiry_again():
     assert state.expired == 1 and state.queued == 0
 
 
+def test_two_alike_requests_are_two_and_the_queued_one_expires():
+    """Expiry takes the request that is due out of its line, not one equal to it."""
+    state = broker((b"w1", b"s"), request_expiry=1.0)
+    state.on_message(ask(b"s", b"same"), 0.0)  # given to w1
+    state.on_message(ask(b"s", b"same"), 0.5)  # alike, queued
+    state.on_message(command(b"w1", HEARTBEAT), 1.4)
+    state.tick(1.5)
+    assert state.expired == 1 and state.queued == 0
+    assert state.workers[b"w1"].request.body == [b"same"], "the held one stays held"
+
+
+def test_a_tick_costs_what_is_due_not_what_is_queued():
+    """8,000 queued requests and a tick with nothing due: no request is looked at (the
+    broker once rescanned every one each tick: a core at 2,000 requests/s)."""
+    state = broker(request_expiry=60.0)
+    for n in range(8000):
+        state.on_message(ask(b"absent", str(n).encode()), n / 1000)
+    looked_at = []
+    requests = state.services[b"absent"].requests
+    state.services[b"absent"].requests = LoggingDeque(requests, looked_at)
+    for n in range(100):
+        state.on_message(ask(b"other", b"x"), 8.0 + n / 1000)
+    state.tick(60.0005)  # the first one is due: one expired
+    assert state.expired == 1 and looked_at == ["remove"]
+
+
+class LoggingDeque(deque):
+    def __init__(self, items, log):
+        super().__init__(items)
+        self.log = log
+
+    def __iter__(self):
+        self.log.append("iterate")
+        return super().__iter__()
+
+    def remove(self, item):
+        self.log.append("remove")
+        super().remove(item)
+
+
 def test_the_queue_is_bounded():
     state = broker((b"w1", b"s"), max_queued=2)
     for n in range(4):  # the first goes to w1
@@ -420,7 +462,8 @@ events = st.one_of(
               st.sampled_from([1, 2])),
     st.tuples(st.just("mmi"), st.sampled_from(SERVICES + [b"nobody"])),
     st.tuples(st.just("wait"), st.floats(0.0, 2.0)),
-    st.tuples(st.just("garbage"), st.lists(st.binary(max_size=8), max_size=6)),
+    st.tuples(st.just("garbage"), st.lists(st.binary(max_size=8), max_size=6).filter(
+        lambda frames: MDPC not in frames and MDPC2 not in frames)),  # else a real request
 )
 
 

@@ -34,3 +34,13 @@ def test_events_are_waited_for_recorded_and_traced(ctx):
     again = Monitor(dealer)  # closed cleanly: the socket can be monitored again
     again.close()
     again.close()  # twice is harmless
+
+
+def test_an_events_value_is_decoded_into_words():
+    from pirate_helpers.monitor import describe
+
+    assert describe(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, 285212673) == "ZMTP_CRYPTOGRAPHIC"
+    assert describe(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, 7).startswith("protocol error 0x7")
+    assert describe(zmq.EVENT_CONNECT_RETRIED, 40) == "next try in 40 ms"
+    assert describe(zmq.EVENT_DISCONNECTED, 12) == "file descriptor 12"
+    assert describe(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, 104) == "errno 104 (ECONNRESET)"

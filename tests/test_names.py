@@ -51,7 +51,7 @@ def test_the_queue_state_tracks_two_workers_of_one_name_and_notes_it_once():
     state.on_worker_message([b, PPP_READY], 0.0)
     state.on_worker_message([b, PPP_READY], 0.5)  # a reconnection is not a new duplicate
     assert set(state.ready) == {a, b}
-    assert [kind for kind, _ in state.notes] == ["join", "join", "duplicate"]
+    assert [kind for kind, _ in state.notes] == ["join", "join", "duplicate", "reconnect"]
 
 
 def test_a_purged_worker_whose_heartbeat_comes_late_is_named_with_both_intervals():
@@ -118,11 +118,16 @@ def test_a_slow_heartbeating_worker_is_named_in_a_warning_with_both_intervals():
     with ParanoidQueue(trace=trace, heartbeat_interval=0.05, liveness=3) as queue:
         slow = ParanoidWorker("slowpoke", connect=queue.backend_endpoint, trace=trace,
                               heartbeat_interval=0.4, liveness=3).start()
-        assert trace.wait_for(lambda: trace.count("mismatch") == 1, 5), trace
-        [warning] = [e.detail for e in trace.events if e.kind == "mismatch"]
+        assert trace.wait_for(lambda: trace.count("mismatch", "queue") == 1, 5), trace
+        [warning] = [e.detail for e in trace.of("queue", "mismatch")]
         assert "slowpoke" in warning and "every 0.05 s" in warning
         assert re.search(r"~0\.[3-9]", warning), warning
+        # the worker measures the queue's pace too, and says so once
+        assert trace.wait_for(lambda: trace.count("mismatch", "slowpoke") == 1, 5), trace
+        [heard] = [e.detail for e in trace.of("slowpoke", "mismatch")]
+        assert "every 0.4 s" in heard and re.search(r"queue every ~0\.0[3-7]", heard), heard
         slow.stop()
+    assert trace.count("mismatch") == 2, "one warning on each side"
 
 
 def test_a_dropped_request_costs_only_its_own_client_a_timeout():
@@ -138,3 +143,30 @@ def test_a_dropped_request_costs_only_its_own_client_a_timeout():
             client.stop()
         with LazyPirateClient(server.endpoint) as check:
             assert check.request(b"still fine") == [b"still fine"]
+
+
+def test_a_worker_that_blocks_while_it_works_is_not_called_mismatched():
+    """The Guide's ppworker sends no heartbeat while it works: the gap across a request says
+    nothing about its interval (11 false warnings in 150 s once). Only idle gaps count."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("blocker")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    for now in (1.0, 2.0):
+        state.on_worker_message([w, PPP_HEARTBEAT], now)
+    state.on_request([b"c1", b"", b"job"], 2.1)
+    assert state.workers[w].request is not None
+    state.on_worker_message([w, b"c1", b"", b"job"], 4.9)  # 2.8 s of work, no heartbeat
+    state.on_worker_message([w, PPP_HEARTBEAT], 5.0)
+    state.tick(8.0)  # then it dies: purged
+    assert w not in state.workers
+    assert "mismatch" not in [kind for kind, _ in state.notes]
+
+
+def test_a_worker_idle_with_slow_heartbeats_is_still_called_mismatched():
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("slow")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    for now in (2.5, 5.0):  # idle, every 2.5 s: within the 3 s limit, but not our rate
+        state.on_worker_message([w, PPP_HEARTBEAT], now)
+    state.tick(8.0)
+    assert "mismatch" in [kind for kind, _ in state.notes]

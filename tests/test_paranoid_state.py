@@ -1,5 +1,6 @@
 """The Paranoid Pirate decisions with a fake clock: no sockets, no sleeps."""
 
+import random
 from collections import deque
 
 import pytest
@@ -164,7 +165,7 @@ def actions_until(liveness: WorkerLiveness, until: float, step: float = 0.25) ->
 
 
 def test_the_worker_heartbeats_every_interval_and_disconnects_after_liveness_silent_ones():
-    liveness = WorkerLiveness(heartbeat_interval=1.0, liveness=3, reconnect_min=1.0)
+    liveness = WorkerLiveness(heartbeat_interval=1.0, liveness=3, reconnect_min=1.0, jitter=0)
     liveness.on_connect(0.0)
     assert actions_until(liveness, 3.9) == [
         (1.0, "heartbeat"), (2.0, "heartbeat"), (3.0, "disconnect")]
@@ -183,27 +184,76 @@ def test_any_message_from_the_queue_restores_liveness():
     assert liveness.tick(5.1) == "disconnect"  # 2.1 + 3 x 1 s of silence
 
 
-def test_backoff_doubles_up_to_the_maximum_and_resets_after_the_queue_answers():
-    liveness = WorkerLiveness(heartbeat_interval=1.0, liveness=1, reconnect_min=0.5,
-                              reconnect_max=3.0)
+def waits_while_the_queue_is_gone(liveness: WorkerLiveness, tries: int) -> list[float]:
+    """The waits a worker chooses at `tries` disconnections in a row, the queue never
+    answering; each reconnection happens exactly when `next_wakeup` says."""
     liveness.on_connect(0.0)
     waits = []
-    for _ in range(5):  # the queue never answers
+    for _ in range(tries):
         now = liveness.next_wakeup()
         while (action := liveness.tick(now)) != "disconnect":
             assert action in ("heartbeat", None)
         waits.append(liveness.waited)
+        assert liveness.next_wakeup() == now + liveness.waited
         now = liveness.next_wakeup()
         assert liveness.tick(now) == "reconnect"
         liveness.on_connect(now)
-    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
-    liveness.on_message(now + 0.1)  # a good exchange
+    return waits
+
+
+def test_backoff_doubles_up_to_the_maximum_and_resets_after_the_queue_answers():
+    liveness = WorkerLiveness(heartbeat_interval=1.0, liveness=1, reconnect_min=0.5,
+                              reconnect_max=3.0, jitter=0)
+    assert waits_while_the_queue_is_gone(liveness, 5) == [0.5, 1.0, 2.0, 3.0, 3.0]
+    liveness.on_message(100.0)  # a good exchange
     assert liveness.backoff == 0.5
+
+
+@given(seed=st.integers(0, 2**32), jitter=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+       tries=st.integers(1, 8))
+def test_each_jittered_wait_lies_between_the_doubled_wait_and_jitter_more(seed, jitter, tries):
+    base = [min(0.5 * 2**n, 3.0) for n in range(tries)]
+    liveness = WorkerLiveness(1.0, 1, 0.5, 3.0, jitter=jitter, rng=random.Random(seed))
+    waits = waits_while_the_queue_is_gone(liveness, tries)
+    for wait, plain in zip(waits, base, strict=True):
+        assert plain <= wait <= plain * (1 + jitter)
+    again = WorkerLiveness(1.0, 1, 0.5, 3.0, jitter=jitter, rng=random.Random(seed))
+    assert waits_while_the_queue_is_gone(again, tries) == waits, "the same seed, the same waits"
+
+
+def test_a_dozen_workers_that_lose_their_queue_together_reconnect_spread_out():
+    """Without jitter they come back in lockstep; with it, at twelve different moments,
+    the first one later than without jitter (the cost), none later than 1.5 x the wait."""
+    def first_reconnects(jitter: float) -> list[float]:
+        times = []
+        for seed in range(12):
+            liveness = WorkerLiveness(1.0, 3, 1.0, 8.0, jitter=jitter, rng=random.Random(seed))
+            liveness.on_connect(0.0)
+            while liveness.tick(3.0) != "disconnect":
+                pass
+            times.append(liveness.next_wakeup())
+        return times
+
+    assert set(first_reconnects(0.0)) == {4.0}, "lockstep: all twelve at once"
+    spread = sorted(first_reconnects(0.5))
+    assert len(set(spread)) == 12 and 4.0 < spread[0] and spread[-1] <= 4.5
+    assert spread[-1] - spread[0] > 0.25, "spread over more than half the jitter's range"
+
+
+def test_the_jitter_comes_from_the_rng_it_is_given():
+    class Fixed(random.Random):
+        def random(self) -> float:
+            return 0.5
+
+    liveness = WorkerLiveness(1.0, 1, 2.0, 8.0, jitter=0.5, rng=Fixed())
+    assert waits_while_the_queue_is_gone(liveness, 3) == [2.5, 5.0, 8.0 * 1.25]
 
 
 def test_the_worker_refuses_nonsense_timings():
     with pytest.raises(ValueError):
         WorkerLiveness(reconnect_min=2.0, reconnect_max=1.0)
+    with pytest.raises(ValueError):
+        WorkerLiveness(jitter=1.5)
     with pytest.raises(ValueError):
         QueueState(heartbeat_interval=0)
 

@@ -66,6 +66,23 @@ def test_a_join_token_pastes_unquoted_and_round_trips():
     assert Join.parse("ipc:///tmp/abc").endpoint == "ipc:///tmp/abc"
 
 
+@pytest.mark.parametrize("keyed", [True, False])
+def test_a_queues_join_line_carries_its_heartbeat_and_liveness(keyed):
+    keys = KeyPair.generate()
+    security = Security.curve(keys) if keyed else Security()
+    token = security.join("tcp://127.0.0.1:5556", heartbeat_interval=0.25, liveness=4)
+    # still nothing a shell interprets: letters, digits, - : / .
+    assert re.fullmatch(r"tcp://[0-9.]+:5556(/[0-9a-f]{64})?/heartbeat-250ms-liveness-4", token)
+    assert not set(token) & set("?&*!;|<>^%$#@,'\"(){}[]` ")
+    join = Join.parse(token)
+    assert (join.endpoint, join.heartbeat_interval, join.liveness) == (
+        "tcp://127.0.0.1:5556", 0.25, 4)
+    assert join.server_key == (keys.public if keyed else None)
+    assert str(join) == token
+    with pytest.raises(ValueError, match="liveness at least 1"):
+        Join.parse("tcp://127.0.0.1:5556/heartbeat-100ms-liveness-0")
+
+
 def test_the_advertised_host_is_one_a_student_can_type():
     for bound in ("tcp://0.0.0.0:5555", "tcp://*:5555"):
         host = advertised(bound).removeprefix("tcp://").rsplit(":", 1)[0]
@@ -94,7 +111,8 @@ def test_classes_refuse_an_open_bind_too():
 def test_curve_join_round_trip_through_the_paranoid_queue():
     security = Security.curve()
     with ParanoidQueue("classroom", security=security) as queue:
-        assert queue.join_workers.endswith("/" + security.keys.public_hex)
+        assert queue.join_workers.endswith(f"/{security.keys.public_hex}"
+                                           "/heartbeat-100ms-liveness-3")
         with ParanoidWorker("alice", connect=queue.join_workers), \
                 LazyPirateClient(queue.join_clients, timeout=2) as client:
             assert client.request(b"hello") == [b"hello"]
@@ -118,11 +136,16 @@ def test_no_key_and_a_wrong_key_never_get_a_reply_and_are_counted():
     with LazyServer("curved", security=Security.curve()) as server:
         no_key = Join(server.endpoint)
         wrong_key = Join(server.endpoint, KeyPair.generate().public)
-        for n, join in enumerate((no_key, wrong_key), start=1):
+        for join in (no_key, wrong_key):
+            failed_before = server.handshake_failures
             with LazyPirateClient(join, timeout=0.3, retries=1) as client:
                 with pytest.raises(ServerUnavailable):
                     client.request(b"let me in")
-            assert wait_for(lambda n=n: server.handshake_failures >= n), (n, server.watch.failed)
+            if join is no_key:  # it may hang up first on CURVE's greeting: closed mid-way
+                assert wait_for(lambda: server.handshake_failures
+                                + server.closed_before_handshake >= 1)
+            else:  # a wrong key is always found by the server: a failed handshake
+                assert wait_for(lambda b=failed_before: server.handshake_failures > b)
         assert server.received == 0, "a request got past the handshake"
         with LazyPirateClient(server.join_clients, timeout=2) as client:  # the right key works
             assert client.request(b"ok") == [b"ok"]
@@ -143,14 +166,37 @@ def test_strangers_on_the_workers_side_get_no_request_and_are_counted(queue_clas
                 with contextlib.suppress(zmq.Again):  # refused already: no connection left
                     stranger.send(b"\x01", zmq.NOBLOCK)  # READY: give me work
                 strangers.append(stranger)
-                assert queue.wait_until(lambda n=n: queue.handshake_failures == n, 5), n
+                # a stranger with no key may hang up first on seeing CURVE's greeting: then
+                # it counts as closed mid-handshake; a wrong key is always a failed handshake
+                assert queue.wait_until(lambda n=n: queue.handshake_failures
+                                        + queue.closed_before_handshake == n, 5), n
                 assert queue.wait_for_disconnects(n), "a failed handshake closes the connection"
+            assert queue.handshake_failures >= 1, "the wrong key"
             with LazyPirateClient(queue.join_clients, timeout=0.3, retries=1) as client:
                 with pytest.raises(ServerUnavailable):
                     client.request(b"for a stranger?")
             assert not any(stranger.poll(0) for stranger in strangers)
         finally:
             context.destroy()
+
+
+def test_a_bare_connect_and_close_is_counted_apart_from_a_wrong_key():
+    """A port scan's connect and close is no key problem: the dashboard says which is which
+    (50 port-scan connects once counted as 50 peers with a wrong or missing key)."""
+    with ParanoidQueue("scanned", security=Security.curve()) as queue:
+        port = int(queue.frontend_endpoint.rsplit(":", 1)[1])
+        for _ in range(5):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        assert queue.wait_until(lambda: queue.closed_before_handshake == 5, 5), \
+            queue.closed_before_handshake
+        assert queue.handshake_failures == 0
+        with LazyPirateClient(Join(queue.frontend_endpoint, KeyPair.generate().public),
+                              timeout=0.3, retries=1) as client:
+            with pytest.raises(ServerUnavailable):
+                client.request(b"wrong key")
+        assert queue.wait_until(lambda: queue.handshake_failures >= 1, 5)  # once per retry
+        counts = queue.snapshot()["counts"]
+        assert counts["failed handshakes"] >= 1 and counts["closed before handshake"] == 5
 
 
 def test_allow_admits_only_the_clients_whose_keys_are_in_the_folder(tmp_path):

@@ -312,3 +312,22 @@ def test_the_same_crashes_lose_requests_through_the_proxy_and_none_through_the_l
     lru = run_load("lru", **schedule, retries=5)  # 5 crashes on one request: 1e-5
     assert article.crashes >= 1 and article.lost == article.crashes  # one lost per crash
     assert lru.crashes >= 1 and lru.lost == 0 and lru.answered == 20
+
+
+def test_a_worker_whose_queue_died_says_ready_to_the_restarted_queue():
+    """Moved from lesson 03: the queue's death closes the worker's connection; the worker
+    starts over on a fresh socket and a queue restarted on the same endpoints has it back."""
+    trace = Trace()
+    first_queue = SimplePirateQueue("own-queue", trace=trace).start()
+    survivor = SimpleWorker("survivor", connect=first_queue.backend_endpoint, trace=trace).start()
+    assert first_queue.wait_for_workers(1)
+    endpoints = {"frontend": first_queue.frontend_endpoint,
+                 "backend": first_queue.backend_endpoint}
+    first_queue.stop()
+    assert trace.wait_for(lambda: survivor.reconnects >= 1, 5), "the worker saw it go"
+    again = SimplePirateQueue("own-queue", trace=trace, **endpoints).start()
+    assert again.wait_for_workers(1)
+    with LazyPirateClient(again.frontend_endpoint, timeout=1, trace=trace) as client:
+        assert client.request(b"still there?") == [b"still there?"]
+        assert client.timeouts == 0
+    assert survivor.reconnects == 1 and trace.count("reconnect", "survivor") == 1

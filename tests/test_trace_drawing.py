@@ -22,6 +22,34 @@ def test_trace_keeps_every_event_from_many_threads_in_time_order():
     assert trace.count("send", actor="a2") == 500
 
 
+def test_an_event_is_stamped_under_the_lock_so_a_slower_thread_cannot_land_out_of_order():
+    """Thread A reads the clock, then is held until thread B has read it too (or 0.3 s).
+    Stamped outside the lock, B appends its later time first: out of order, every time.
+    Stamped under the lock, B cannot read the clock while A holds it, so A's wait times out
+    and the order stays the clock's."""
+    times = iter([0.0, 1.0, 2.0])  # the trace's start, then one reading per event
+    a_read, b_read = threading.Event(), threading.Event()
+
+    def clock():
+        now = next(times)
+        if threading.current_thread().name == "a":
+            a_read.set()
+            b_read.wait(0.3)
+        elif threading.current_thread().name == "b":
+            b_read.set()
+        return now
+
+    trace = Trace(clock=clock)
+    a = threading.Thread(target=trace.add, args=("a", "note"), name="a")
+    a.start()
+    assert a_read.wait(5)
+    b = threading.Thread(target=trace.add, args=("b", "note"), name="b")
+    b.start()
+    a.join(5)
+    b.join(5)
+    assert [(e.actor, e.t) for e in trace.events] == [("a", 1.0), ("b", 2.0)]
+
+
 def test_trace_names_endpoints_and_echoes_events():
     seen = []
     trace = Trace(on_event=seen.append)

@@ -79,3 +79,32 @@ def test_a_partitioned_worker_is_purged_in_time_and_nothing_is_lost():
         load.stop()
         cut.stop()
         steady.stop()
+
+
+def notebook_cell(tag_or_text: str) -> str:
+    """The source of notebook 91's code cell tagged or containing `tag_or_text`."""
+    import json
+    from pathlib import Path
+
+    notebook = Path(__file__).parent.parent / "notebooks" / "91-workshop-student.ipynb"
+    for cell in json.loads(notebook.read_text())["cells"]:
+        source = "".join(cell["source"])
+        tags = cell["metadata"].get("tags", [])
+        if cell["cell_type"] == "code" and (tag_or_text in tags or tag_or_text in source):
+            return source
+    raise AssertionError(f"no cell {tag_or_text!r} in notebook 91")
+
+
+def test_the_shipped_skeleton_waits_for_the_learner_and_the_right_worker_is_checked(tmp_path,
+                                                                                   monkeypatch):
+    from pirate_helpers.course.exercises import WAITING
+    from pirate_helpers.course.workshop import unwritten
+
+    skeleton = notebook_cell("def my_worker(")
+    assert skeleton.count("...  # rule") == 5, "the four rules are the learner's to write"
+    (tmp_path / "skeleton.py").write_text("from pirate_helpers import Join\n" + skeleton)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import skeleton as shipped
+
+    assert unwritten(shipped.my_worker) and not unwritten(RIGHT)
+    assert check_worker(shipped.my_worker) == WAITING

@@ -8,7 +8,7 @@ exit status 2, never a traceback: options are checked as they are parsed (`optio
 and an endpoint libzmq still refuses (a port in use) is named with its option.
 
 One module per pattern registers its roles (`lazy.py`, `simple.py`, `paranoid.py`,
-`majordomo.py`, `freelance.py`, and `relay.py` for network faults).
+`majordomo.py`, `binary_star.py`, `freelance.py`, and `relay.py` for network faults).
 """
 
 from __future__ import annotations
@@ -20,9 +20,17 @@ from typing import NoReturn
 
 from ..endpoints import MAX_MESSAGE_BYTES, EndpointError, set_max_message_bytes
 from ..security import OpenToNetwork
-from . import freelance, lazy, majordomo, paranoid, relay, simple  # noqa: F401  (each registers its roles)
+from . import (  # noqa: F401  (each registers its roles)
+    binary_star,
+    freelance,
+    lazy,
+    majordomo,
+    paranoid,
+    relay,
+    simple,
+)
 from .common import ROLES, UsageError
-from .options import count
+from .options import byte_count
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
         arguments(sub)
         sub.add_argument("--quiet", action="store_true",
                          help="leave out the line per message; warnings and summaries stay")
-        sub.add_argument("--max-message-bytes", type=count, default=MAX_MESSAGE_BYTES,
+        sub.add_argument("--max-message-bytes", type=byte_count, default=MAX_MESSAGE_BYTES,
                          metavar="N", help="refuse any frame larger than this "
                          f"(default {MAX_MESSAGE_BYTES})")
         sub.set_defaults(body=body, parser=sub)
@@ -58,10 +66,17 @@ def _option_of(args: argparse.Namespace, value: str) -> str:
     return "endpoint"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args, unknown = parser().parse_known_args(argv)
+def parse(argv: Sequence[str] | None = None,
+          top: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The options, each checked; a mistake exits with status 2 and one line."""
+    args, unknown = (top or parser()).parse_known_args(argv)
     if unknown:  # said by the role's parser, so the line names the role
         args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
     prog = f"pirate {args.role}"
     set_max_message_bytes(args.max_message_bytes)
     try:

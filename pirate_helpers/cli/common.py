@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import queue
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from ..actor import Actor
 from ..endpoints import is_public
@@ -30,30 +31,50 @@ def role(name: str, summary: str, arguments: Callable[[argparse.ArgumentParser],
 
 
 def say(role_name: str, text: str, *, error: bool = False) -> None:
-    print(f"{role_name}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
+    write_line(f"{role_name}: {text}", sys.stderr if error else sys.stdout)
+
+
+def write_line(line: str, stream: TextIO | None = None) -> None:
+    """One write per line: `print` writes the text and its newline apart, so a line an
+    actor's thread logs could land between them, in the middle of the main thread's."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
 
 
 PER_MESSAGE = frozenset({"send", "recv", "request", "reply"})
 """Event kinds that happen once per message: `--quiet` leaves them out."""
 
-RATE_LIMITED = frozenset({"reject", "unreachable", "handshake-failed"})
-"""Event kinds a hostile peer can cause at will: only the first few are printed."""
+RATE_LIMITED = frozenset({
+    "reject", "unreachable", "handshake-failed", "connect-only",  # junk, strangers, scans
+    "join", "duplicate", "ready", "leave", "purge", "requeue", "mismatch",  # workers come, go
+    "expire",  # requests for a service nobody offers
+    "refused", "connection", "closed",  # the relay's connections
+})
+"""Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
+a few lines, then a summary with exact counts."""
+
+FIRST_PER_WINDOW = {"join": 50}
+"""Kinds with a larger budget than `EventLog.first`: a whole class joins at once, and the
+instructor reads who arrived."""
 
 
 class EventLog:
-    """Prints a role's events: the first `first` of each rate-limited kind, then a summary
-    of how many more every `summary_every` s. Counts are exact; only printing is limited.
+    """Prints a role's events: in every `summary_every` s, the first `first` of each
+    rate-limited kind, then one summary of how many more. Counts are exact; only printing is
+    limited, so an instructor still sees who joins while a flood costs a line per window.
 
-    Every other kind (a purge, a crash, a reconnect) is always printed; per-message kinds
-    only without `--quiet`. Called from actor threads, so it takes a lock.
+    Every other kind (a crash, a reconnect, a cut) is always printed; per-message kinds only
+    without `--quiet`. Called from actor threads, so it takes a lock.
     """
 
     def __init__(self, *, quiet: bool, first: int = 5, summary_every: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
-                 write: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
+                 write: Callable[[str], None] = write_line) -> None:
         self.quiet, self.first, self.summary_every = quiet, first, summary_every
         self.clock, self.write = clock, write
-        self.seen: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()  # in all
+        self.in_window: Counter[str] = Counter()  # since the last summary
         self.unprinted: Counter[str] = Counter()
         self.summary_at = clock() + summary_every
         self._lock = threading.Lock()
@@ -61,12 +82,14 @@ class EventLog:
     def __call__(self, event: Event) -> None:
         with self._lock:
             if event.kind in RATE_LIMITED:
+                self._summarize_if_due()  # a new window may begin with this event
                 self.seen[event.kind] += 1
-                if self.seen[event.kind] > self.first:
+                self.in_window[event.kind] += 1
+                first = FIRST_PER_WINDOW.get(event.kind, self.first)
+                if self.in_window[event.kind] > first:
                     self.unprinted[event.kind] += 1
-                    self._summarize_if_due()
                     return
-                if self.seen[event.kind] == self.first:
+                if self.in_window[event.kind] == first:
                     event = Event(event.t, event.actor, event.kind,
                                   f"{event.detail} (further ones summed up every "
                                   f"{self.summary_every:g} s)", event.peer)
@@ -91,10 +114,23 @@ class EventLog:
         for kind, more in sorted(self.unprinted.items()):
             self.write(f"summary: {more} more {kind} ({self.seen[kind]} in all)")
         self.unprinted.clear()
+        self.in_window.clear()
 
 
 TRACE_KEPT = 1000  # a role prints its events; it need not hold a workshop's worth of them
 _logs: list[EventLog] = []
+
+
+def tick_logs() -> None:
+    """Print the summaries that are due (a role's main loop calls this)."""
+    for log in _logs:
+        log.tick()
+
+
+def close_logs() -> None:
+    """Print what is left unsummed, so the counts a stopping role printed add up."""
+    for log in _logs:
+        log.close()
 
 
 def make_trace(args: argparse.Namespace) -> Trace:
@@ -144,21 +180,31 @@ class StopSignals:
         return bool(self.received)
 
 
-def raise_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread, as Ctrl-C raises KeyboardInterrupt."""
+def raise_on_signals() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread, and SIGINT KeyboardInterrupt even
+    when the process started with SIGINT ignored (`&` in a script, nohup, some CI runners),
+    so every role stops on both, as `StopSignals` does for the serving ones."""
 
     def handler(*_: object) -> None:
         raise Terminated
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _read_lines(lines: queue.SimpleQueue[str]) -> None:
+    for line in sys.stdin:
+        lines.put(line)
 
 
 def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
           farewell: Callable[[], str] | None = None,
-          view: Callable[[], LiveView] | None = None) -> int:
+          view: Callable[[], LiveView] | None = None,
+          commands: Callable[[str], str | None] | None = None) -> int:
     """Print the `announce` lines, then keep started actors running until the first one ends
     (a crash), Ctrl-C or SIGTERM; then the `farewell` line (a worker's served count).
     `view` makes a live view (a terminal table) shown below the announced lines.
+    `commands` carries out each line typed on standard input and returns what to print.
 
     The signal is only noted (`StopSignals`): raising inside a thread join can leave the
     thread looking finished while it still runs. The handlers are in place before the
@@ -168,10 +214,15 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
     for line in announce:
         say(role_name, line)
     live = view().__enter__() if view is not None else None
+    typed: queue.SimpleQueue[str] = queue.SimpleQueue()
+    if commands is not None:
+        threading.Thread(target=_read_lines, args=(typed,), daemon=True).start()
     try:
         while all(actor.running for actor in actors):
-            for log in _logs:
-                log.tick()
+            tick_logs()
+            while commands is not None and not typed.empty():
+                if (answer := commands(typed.get())) is not None:
+                    say(role_name, answer)
             if live is not None:
                 live.refresh()
             if signals.wait(0.2):
@@ -182,8 +233,7 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
             live.__exit__(None, None, None)
         for actor in reversed(actors):
             actor.stop()
-        for log in _logs:
-            log.close()
+        close_logs()
         if farewell is not None:
             say(role_name, farewell())
     if any(getattr(actor, "crashed", False) for actor in actors):
@@ -203,9 +253,12 @@ def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> Non
                 "--curve is the safe choice)", error=True)
 
 
-def join_lines(security: Security, **endpoints: str) -> list[str]:
-    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects."""
-    return [f"join ({who}): {security.join(endpoint)}" for who, endpoint in endpoints.items()]
+def join_lines(security: Security | None = None, **lines: str) -> list[str]:
+    """`join (clients): JOIN` (and `join (workers): JOIN`): what the instructor projects.
+    With `security` the values are bound endpoints; without, join tokens made already (a
+    Paranoid queue's workers line carries its heartbeat settings)."""
+    return [f"join ({who}): {security.join(line) if security else line}"
+            for who, line in lines.items()]
 
 
 def warn_if_public(role_name: str, endpoint: str) -> None:

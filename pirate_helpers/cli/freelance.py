@@ -13,7 +13,7 @@ from .common import (
     exit_status,
     join_lines,
     make_trace,
-    raise_on_sigterm,
+    raise_on_signals,
     role,
     say,
     serve,
@@ -27,6 +27,7 @@ from .options import (
     count,
     faults_from,
     join_token,
+    key_file,
     milliseconds,
     name,
     security_from,
@@ -74,7 +75,7 @@ def client_options(parser: argparse.ArgumentParser) -> None:
                         help="model 3: ping every server this often (default 1000)")
     parser.add_argument("--liveness", type=count, default=3, metavar="N",
                         help="model 3: a server silent for N pings is skipped (default 3)")
-    parser.add_argument("--key-file", metavar="FILE",
+    parser.add_argument("--key-file", type=key_file, metavar="FILE",
                         help="keep this client's own CURVE key pair in FILE (created when "
                         "missing); default: a fresh pair each run")
 
@@ -83,7 +84,7 @@ def client_options(parser: argparse.ArgumentParser) -> None:
       client_options)
 def freelance_client(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    raise_on_sigterm()
+    raise_on_signals()
     if len({join.endpoint for join in args.servers}) != len(args.servers):
         args.parser.error("argument --connect: each server once")
     lost = mismatched = 0

@@ -9,13 +9,14 @@ import time
 
 from ..endpoints import LOCAL
 from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable, SteadyLoad
+from ..trace import plural
 from .common import (
     StopSignals,
     Terminated,
     exit_status,
     join_lines,
     make_trace,
-    raise_on_sigterm,
+    raise_on_signals,
     role,
     say,
     serve,
@@ -82,33 +83,49 @@ def client_options(parser: argparse.ArgumentParser) -> None:
 @role("lazy-client", "the Lazy Pirate client: timeout, reconnect, resend, give up",
       client_options)
 def lazy_client(args: argparse.Namespace) -> int:
+    return run_client(args, "lazy-client")
+
+
+def run_client(args: argparse.Namespace, role_name: str,
+               client_class: type[LazyPirateClient] = LazyPirateClient,
+               prefix: tuple[bytes, ...] = ()) -> int:
+    """What every client role does with its options (`lazy-client`, and `majordomo-client`
+    with its `MajordomoClient` and the service as `prefix`): `--requests` bodies
+    `NAME:1`, `NAME:2`, ... each checked to come back as its echo, then one summary line;
+    or with `--forever` / `--rate`, a steady load. Exit status 2 when it gave up (or lost
+    a request under load), 1 when a reply was not its echo, else 0."""
     if args.forever or args.rate is not None:
-        return steady_load(args)
+        return steady_load(args, role_name, client_class, prefix)
     started = time.monotonic()
-    raise_on_sigterm()
-    with LazyPirateClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
-                          name="lazy-client", keys=client_keys(args),
-                          trace=make_trace(args)) as client:
+    raise_on_signals()
+    mismatched = 0
+    with client_class(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
+                      name=role_name, keys=client_keys(args), trace=make_trace(args)) as client:
 
         def summary() -> str:
-            return (f"{client.answered} of {args.requests} answered, {client.timeouts} "
-                    f"timeout{'' if client.timeouts == 1 else 's'}, "
+            return (f"{client.answered} of {args.requests} answered, "
+                    f"{plural(client.timeouts, 'timeout')}, {mismatched} mismatched, "
                     f"in {time.monotonic() - started:.2f} s")
 
         try:
             for n in range(1, args.requests + 1):
-                client.request(f"{args.name}:{n}".encode())
+                body = f"{args.name}:{n}".encode()
+                reply = client.request(*prefix, body)
+                if reply != [body]:
+                    mismatched += 1
+                    say(role_name, f"mismatch: sent {body!r}, got {reply!r}"[:200], error=True)
         except ServerUnavailable as error:
-            say("lazy-client", str(error), error=True)
+            say(role_name, str(error), error=True)
             return 2
         except (KeyboardInterrupt, Terminated) as stop:
-            say("lazy-client", f"stopped: {summary()}")
+            say(role_name, f"stopped: {summary()}")
             return exit_status(stop)
-        say("lazy-client", summary())
-    return 0
+        say(role_name, summary())
+    return 1 if mismatched else 0
 
 
-def steady_load(args: argparse.Namespace) -> int:
+def steady_load(args: argparse.Namespace, role_name: str,
+                client_class: type[LazyPirateClient], prefix: tuple[bytes, ...]) -> int:
     """`--forever` / `--rate`: a `SteadyLoad` with one live summary line (rewritten in place
     on a terminal, one line per refresh otherwise), and the final one on the way out."""
     if args.forever:
@@ -117,7 +134,8 @@ def steady_load(args: argparse.Namespace) -> int:
     load = SteadyLoad(args.join, args.name, rate=args.rate or 10.0,
                       requests=None if args.forever else args.requests,
                       timeout=args.timeout_ms / 1000, retries=args.retries,
-                      keys=client_keys(args), trace=make_trace(args))
+                      keys=client_keys(args), trace=make_trace(args),
+                      client_class=client_class, prefix=prefix)
     in_place = sys.stdout.isatty()
     load.start()
     every = args.summary_ms / 1000
@@ -130,13 +148,15 @@ def steady_load(args: argparse.Namespace) -> int:
             if in_place:
                 print(f"\r{load.summary_line()}\x1b[K", end="", flush=True)
             else:
-                say("lazy-client", f"live: {load.summary_line()}")
+                say(role_name, f"live: {load.summary_line()}")
     finally:
         load.stop()
     if in_place:
         print()
     if signals.received:
-        say("lazy-client", f"stopped: {load.summary_line()}")
+        say(role_name, f"stopped: {load.summary_line()}")
         return 128 + signals.received[0]
-    say("lazy-client", load.summary_line())
-    return 0 if load.lost == 0 else 2
+    say(role_name, load.summary_line())
+    if load.lost:
+        return 2
+    return 1 if load.summary()["mismatched"] else 0

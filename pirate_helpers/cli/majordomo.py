@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 from ..endpoints import LOCAL
-from ..lazy import ServerUnavailable
 from ..majordomo import MMI, MajordomoBroker, MajordomoClient, MajordomoWorker
 from ..majordomo.protocol import MAX_QUEUED, MAX_QUEUED_PER_CLIENT
 from .common import (
-    Terminated,
     UsageError,
-    exit_status,
     join_lines,
     make_trace,
-    raise_on_sigterm,
     role,
-    say,
     serve,
     warn_if_insecure,
 )
-from .lazy import client_options
+from .lazy import client_options, run_client
 from .options import (
     add_fault_options,
     add_join_option,
@@ -121,29 +115,4 @@ def majordomo_client_options(parser: argparse.ArgumentParser) -> None:
 @role("majordomo-client", "a Majordomo client: Lazy Pirate retries over MDP, checks each echo",
       majordomo_client_options)
 def majordomo_client(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    raise_on_sigterm()
-    mismatched = 0
-    with MajordomoClient(args.join, timeout=args.timeout_ms / 1000, retries=args.retries,
-                         name="majordomo-client", trace=make_trace(args)) as client:
-
-        def summary() -> str:
-            return (f"{client.answered} of {args.requests} answered, {mismatched} mismatched, "
-                    f"{client.timeouts} timeout{'' if client.timeouts == 1 else 's'}, "
-                    f"in {time.monotonic() - started:.2f} s")
-
-        try:
-            for n in range(1, args.requests + 1):
-                body = [str(n).encode()]
-                reply = client.request(args.service, *body)
-                if reply != body:
-                    mismatched += 1
-                    say("majordomo-client", f"mismatch: sent {body}, got {reply}", error=True)
-        except ServerUnavailable as error:
-            say("majordomo-client", str(error), error=True)
-            return 2
-        except (KeyboardInterrupt, Terminated) as stop:
-            say("majordomo-client", f"stopped: {summary()}")
-            return exit_status(stop)
-        say("majordomo-client", summary())
-    return 1 if mismatched else 0
+    return run_client(args, "majordomo-client", MajordomoClient, (args.service.encode(),))

@@ -98,10 +98,39 @@ def host(text: str) -> str:
     return text.strip("[]")
 
 
+def key_file(text: str) -> str:
+    """A CURVE key pair file: one that exists must hold a pair; a missing one is created
+    later, so its folder must be a folder (a mistake said here, in one line, not later in a
+    traceback)."""
+    path = Path(text)
+    try:
+        if path.is_dir():
+            raise Invalid(f"{text[:60]!r} is a folder, not a key file")
+        if not path.exists():
+            if path.parent.exists() and not path.parent.is_dir():
+                raise Invalid(f"{text[:60]!r}: {str(path.parent)[:60]!r} is not a folder")
+            return text
+        KeyPair.load_or_create(path)
+    except (OSError, ValueError, UnicodeError) as error:  # too long, a NUL, not a key
+        raise Invalid(f"{text[:60]!r}: no CURVE key pair ({_reason(error)})") from None
+    return text
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as a short phrase for a one-line error."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error).splitlines()[0][:80] if str(error) else type(error).__name__
+
+
 def folder(text: str) -> str:
     """An existing folder (of client public keys, for `--allow`)."""
-    if not Path(text).is_dir():
-        raise Invalid(f"{text!r} is not a folder")
+    try:
+        is_folder = Path(text).is_dir()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte
+        raise Invalid(f"{text[:60]!r}: {_reason(error)}") from None
+    if not is_folder:
+        raise Invalid(f"{text[:60]!r} is not a folder")
     return text
 
 
@@ -115,37 +144,52 @@ def _number(text: str) -> float:
     return value
 
 
+MAX_MS = 2**31 - 1
+"""The longest time any option takes (about 24.8 days): libzmq's time options and pollers
+take ms as a C int, and every clock sum below it stays exact."""
+
+MAX_BYTES = 2**63 - 1
+"""The largest byte count libzmq's `MAXMSGSIZE` (an int64) takes."""
+
+
 def milliseconds(text: str) -> float:
-    """A time in ms, finite and above zero (a heartbeat or timeout of 0 means nothing)."""
+    """A time in ms from 1 to `MAX_MS`: a heartbeat or timeout of 0 means nothing, and the
+    pollers count whole ms, so less than 1 would spin."""
     value = _number(text)
-    if value <= 0:
-        raise Invalid(f"expected a time above 0 ms, not {text!r}")
+    if not 1 <= value <= MAX_MS:
+        raise Invalid(f"expected a time from 1 to {MAX_MS} ms, not {text!r}")
     return value
 
 
 def milliseconds_or_zero(text: str) -> float:
-    """A time in ms, finite and not negative (0: no extra time)."""
+    """A time in ms from 0 (no extra time) to `MAX_MS`."""
     value = _number(text)
-    if value < 0:
-        raise Invalid(f"expected a time of 0 ms or more, not {text!r}")
+    if not 0 <= value <= MAX_MS:
+        raise Invalid(f"expected a time from 0 to {MAX_MS} ms, not {text!r}")
     return value
+
+
+MIN_RATE, MAX_RATE = 0.001, 1_000_000.0
 
 
 def per_second(text: str) -> float:
-    """A rate in events per second, finite and above zero."""
+    """A rate in events per second, from one per 1000 s to a million per second."""
     value = _number(text)
-    if value <= 0:
-        raise Invalid(f"expected a rate above 0 per second, not {text!r}")
+    if not MIN_RATE <= value <= MAX_RATE:
+        raise Invalid(f"expected a rate from {MIN_RATE:g} to {MAX_RATE:g} per second, "
+                      f"not {text!r}")
     return value
 
 
-def _integer(text: str, smallest: int) -> int:
+def _integer(text: str, smallest: int, largest: int = 2**63 - 1) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise Invalid(f"expected a whole number, not {text!r}") from None
+        raise Invalid(f"expected a whole number, not {text[:40]!r}") from None
     if value < smallest:
         raise Invalid(f"expected {smallest} or more, not {text!r}")
+    if value > largest:
+        raise Invalid(f"expected at most {largest}, not {text[:40]!r}")
     return value
 
 
@@ -157,6 +201,11 @@ def count(text: str) -> int:
 def count_or_zero(text: str) -> int:
     """A whole number, 0 or more."""
     return _integer(text, 0)
+
+
+def byte_count(text: str) -> int:
+    """A size in bytes, 1 to `MAX_BYTES` (what libzmq's `MAXMSGSIZE` takes)."""
+    return _integer(text, 1, MAX_BYTES)
 
 
 def seed(text: str) -> int:
@@ -231,14 +280,25 @@ def add_join_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--join", "--connect", dest="join", required=True, type=join_token,
                         metavar="JOIN", help=f"{what}: the line it printed, "
                         "tcp://HOST:PORT, with CURVE followed by /KEY (64 hex digits)")
-    parser.add_argument("--key-file", metavar="FILE",
+    parser.add_argument("--key-file", type=key_file, metavar="FILE",
                         help="keep this peer's own CURVE key pair in FILE (created when "
                         "missing; FILE.public.key is what a server's --allow folder takes); "
                         "default: a fresh pair each run")
 
 
+def load_keys(path: str | None) -> KeyPair | None:
+    """The pair in `--key-file`, created when missing; a file that cannot be written is a
+    one-line error naming the option."""
+    if path is None:
+        return None
+    try:
+        return KeyPair.load_or_create(path)
+    except (OSError, ValueError, UnicodeError) as error:
+        raise UsageError(f"argument --key-file: {path!r}: {_reason(error)}") from None
+
+
 def client_keys(args: argparse.Namespace) -> KeyPair | None:
-    return KeyPair.load_or_create(args.key_file) if args.key_file else None
+    return load_keys(args.key_file)
 
 
 def add_security_options(parser: argparse.ArgumentParser) -> None:
@@ -251,7 +311,7 @@ def add_security_options(parser: argparse.ArgumentParser) -> None:
     choice.add_argument("--insecure", action="store_true",
                         help="bind off loopback with no security at all: anyone on the "
                         "network can join, read and forge messages")
-    group.add_argument("--key-file", metavar="FILE",
+    group.add_argument("--key-file", type=key_file, metavar="FILE",
                        help="with --curve: keep the server key pair in FILE (created when "
                        "missing), so the join lines stay valid across restarts")
     group.add_argument("--allow", type=folder, metavar="DIR",
@@ -268,7 +328,7 @@ def security_from(args: argparse.Namespace, *endpoints: str) -> Security:
     if not args.curve and (args.key_file or args.allow):
         raise UsageError("--key-file and --allow go with --curve")
     if args.curve:
-        keys = KeyPair.load_or_create(args.key_file) if args.key_file else None
+        keys = load_keys(args.key_file)
         security = Security.curve(keys, allow=args.allow, advertise=args.advertise)
     elif args.insecure:
         security = Security.insecure(advertise=args.advertise)
@@ -296,11 +356,18 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
     add_security_options(parser)
 
 
-def add_heartbeat_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--heartbeat-ms", type=milliseconds, default=1000, metavar="MS",
-                        help="send a heartbeat this often (default 1000)")
-    parser.add_argument("--liveness", type=count, default=3, metavar="N",
-                        help="a peer silent for N heartbeats is dead (default 3)")
+HEARTBEAT_MS, LIVENESS = 1000, 3
+
+
+def add_heartbeat_options(parser: argparse.ArgumentParser, *, from_join: bool = False) -> None:
+    """A queue's heartbeat settings; a worker's (`from_join`) default to its join line's."""
+    default = "the join line's, else " if from_join else ""
+    parser.add_argument("--heartbeat-ms", type=milliseconds,
+                        default=None if from_join else HEARTBEAT_MS, metavar="MS",
+                        help=f"send a heartbeat this often (default {default}{HEARTBEAT_MS})")
+    parser.add_argument("--liveness", type=count, default=None if from_join else LIVENESS,
+                        metavar="N", help="a peer silent for N heartbeats is dead "
+                        f"(default {default}{LIVENESS})")
 
 
 def add_reconnect_options(parser: argparse.ArgumentParser, peer: str) -> None:

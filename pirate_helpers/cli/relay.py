@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import argparse
 import queue
+import socket
 import sys
 import threading
 
 from ..endpoints import LOCAL
 from ..relay import Relay
 from ..security import is_loopback
-from .common import StopSignals, UsageError, make_trace, role, say, warn_if_public
+from .common import (
+    StopSignals,
+    UsageError,
+    close_logs,
+    make_trace,
+    role,
+    say,
+    tick_logs,
+    warn_if_public,
+)
 from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
 
 COMMANDS = "cut, heal, latency MS, reset, status"
@@ -73,7 +83,14 @@ def relay_role(args: argparse.Namespace) -> int:
     listen = args.listen.replace("tcp://*:", "tcp://0.0.0.0:")
     relay = Relay(args.target, "relay", listen=listen, latency=args.latency_ms / 1000,
                   trace=make_trace(args))
-    relay.start()
+    try:
+        relay.start()
+    except OSError as error:  # a port in use, or a name no address (an interface's, say)
+        why = error.strerror or str(error)
+        raise UsageError(f"argument --listen: {args.listen}: {why} (the relay listens on an "
+                         "IPv4 address, not an interface name)"
+                         if isinstance(error, socket.gaierror) else
+                         f"argument --listen: {args.listen}: {why}") from None
     warn_if_public("relay", relay.endpoint)
     signals = StopSignals()
     lines: queue.Queue[str | None] = queue.Queue()
@@ -82,6 +99,7 @@ def relay_role(args: argparse.Namespace) -> int:
     say("relay", f"type: {COMMANDS}")
     try:
         while relay.running and not signals.received:
+            tick_logs()
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:
@@ -91,4 +109,5 @@ def relay_role(args: argparse.Namespace) -> int:
     finally:
         say("relay", "stopping")
         relay.stop()
+        close_logs()
     return 0

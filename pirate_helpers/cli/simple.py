@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from ..paranoid import ParanoidQueue
 from ..security import Security
@@ -24,19 +25,24 @@ def broker_security(args: argparse.Namespace) -> Security:
     return security_from(args, args.frontend, args.backend)
 
 
+CHAOS_COMMANDS = "cut NAME SECONDS (a worker), freeze SECONDS (this queue), help"
+
+
 def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue,
-                 args: argparse.Namespace) -> int:
+                 args: argparse.Namespace,
+                 chaos: Callable[[str], str | None] | None = None) -> int:
     """Start a queue, say where clients and workers connect, and serve until stopped; with
-    `--dashboard`, under a live table of its workers."""
+    `--dashboard`, under a live table of its workers. `chaos` carries out the instructor's
+    typed commands."""
     queue.start()
     warn_if_insecure(role_name, queue.security, queue.frontend_endpoint, queue.backend_endpoint)
     announce = [f"frontend (clients) on {queue.frontend_endpoint}",
                 f"backend (workers) on {queue.backend_endpoint}",
-                *join_lines(queue.security, clients=queue.frontend_endpoint,
-                            workers=queue.backend_endpoint)]
+                *join_lines(clients=queue.join_clients, workers=queue.join_workers),
+                *([f"type: {CHAOS_COMMANDS}"] if chaos else [])]
     table = (lambda: TerminalDashboard(queue.snapshot, f"{role_name}: workers")
              ) if args.dashboard else None  # below the join lines, which students copy
-    return serve(role_name, queue, announce=announce, view=table)
+    return serve(role_name, queue, announce=announce, view=table, commands=chaos)
 
 
 def queue_options(parser: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
 from ..paranoid import ParanoidQueue, ParanoidWorker, QueueState, TrackedWorker, WorkerLiveness
 from ..simple import ArticleProxy, LruQueue, Request, SimplePirateQueue, SimpleWorker
 from ..views.tables import Table
+from .exercises import waits_for_answer
 
 DESIGNS = ["plain REQ-REP", "Lazy Pirate", "article's Simple", "our Simple", "Paranoid"]
 FAULTS = ["none", "worker crash", "worker freeze", "queue restart"]
@@ -390,6 +391,48 @@ def table(runs: list[Run], settings: Settings = Settings()) -> Table:
                  f"timeout {settings.timeout_s:g} s x {settings.retries} tries")
 
 
+# -- the article's words against the figures ----------------------------------------------
+RELIABILITY = ["none", "medium", "high", "very high"]
+"""The article's reliability words, lowest first, each given a rule a run can check:
+"very high" loses nothing under any fault, "high" at most one request a fault, "medium"
+never hangs (its caller hears within timeout x retries), "none" hangs."""
+
+
+def measured_reliability(runs: Iterable[Run]) -> str:
+    """The highest of the article's reliability words whose rule these faulty runs keep."""
+    faulty = [run for run in runs if run.fault != "none"]
+    if any(run.hung for run in faulty):
+        return "none"
+    if all(run.lost == 0 for run in faulty):
+        return "very high"
+    return "high" if all(run.lost <= 1 for run in faulty) else "medium"
+
+
+def verdicts(runs: list[Run], settings: Settings = Settings()) -> Table:
+    """Per design: the article's reliability word, the one its figures earn (the rule of
+    `RELIABILITY`), the verdict that follows, and the figures it rests on."""
+    by_design: dict[str, list[Run]] = {}
+    for run in runs:
+        by_design.setdefault(run.design, []).append(run)
+    baseline = next((r for r in runs if (r.design, r.fault) == ("plain REQ-REP", "none")), None)
+    rows = []
+    for design, design_runs in by_design.items():
+        said = ARTICLE_STARS[design][1] if design in ARTICLE_STARS else None
+        earned = measured_reliability(design_runs)
+        if said is None:
+            verdict = "(not in its table)"
+        else:
+            order = RELIABILITY.index(earned) - RELIABILITY.index(said)
+            verdict = "agrees" if order == 0 else "better" if order > 0 else "worse"
+        lost = " / ".join(f"{run.fault}: {run.lost}" for run in design_runs
+                          if run.fault != "none")
+        calm = next((r for r in design_runs if r.fault == "none"), None)
+        ratio = (f"{baseline.seconds / calm.seconds:.2f}" if calm and baseline else "–")
+        rows.append([design, said or "–", earned, verdict, lost, ratio])
+    return Table(["design", "article: reliability", "figures earn", "verdict",
+                  f"lost of {settings.requests}", "throughput vs plain"], rows)
+
+
 # -- the article's decision flow ------------------------------------------------------------
 def decide(need_reliability: bool, can_run_broker: bool, workers_come_and_go: bool,
            need_fast_detection: bool) -> tuple[str, str]:
@@ -409,3 +452,36 @@ def decide(need_reliability: bool, can_run_broker: bool, workers_come_and_go: bo
     return ("Paranoid Pirate", "heartbeats both ways: a frozen or cut-off worker is dropped "
             "within liveness x interval and its request handed on, workers survive a queue "
             "restart")
+
+
+CASE = {"need_reliability": True, "can_run_broker": True, "workers_come_and_go": True,
+        "need_fast_detection": True}
+"""Lesson 05's exercise: a payment service behind one broker, its workers containers that
+come and go, and a frozen worker must be found within a second."""
+
+CASE_HINTS = {
+    "plain REQ-REP": "one lost reply and a payment client hangs for ever",
+    "Lazy Pirate": "a broker is possible here, and a client's retries alone cannot find a "
+                   "frozen worker or hand its request on",
+    "Simple Pirate": "a frozen worker keeps its connection open: without heartbeats only a "
+                     "client's timeout finds it, and the LRU queue keeps it on its list",
+}
+
+
+class WrongChoice(AssertionError):
+    """Lesson 05's exercise: a pattern the case rules out, and why."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, without frames
+        return [f"WrongChoice: {self}"]
+
+
+@waits_for_answer
+def check_pattern_choice(pattern: str) -> str:
+    """Lesson 05's exercise: the pattern for `CASE`, as the article's decision flow gives it."""
+    right, reason = decide(**CASE)
+    names = ["plain REQ-REP", "Lazy Pirate", "Simple Pirate", "Paranoid Pirate"]
+    if pattern not in names:
+        raise WrongChoice(f"one of {', '.join(map(repr, names))}, not {pattern!r}")
+    if pattern != right:
+        raise WrongChoice(f"not {pattern}: {CASE_HINTS[pattern]}")
+    return f"✔ {right}: {reason}"

@@ -11,13 +11,14 @@ lesson's solution names.
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable, Sequence
 
 import zmq
 
 from ..faults import Faults
 from ..lazy import LazyPirateClient, LazyServer, ServerUnavailable
-from ..paranoid import PPP_HEARTBEAT, PPP_READY, QueueState
+from ..paranoid import JITTER, PPP_HEARTBEAT, PPP_READY, QueueState, WorkerLiveness
 from ..simple import LruQueue, Request
 
 
@@ -62,12 +63,48 @@ def _whole_number(name: str, value: object, smallest: int) -> int:
     return value
 
 
+# -- lesson 01: where a plain client hangs ---------------------------------------------------
+def plain_client_run(crash_after: int, requests: int = 4, wait_s: float = 0.3) -> tuple[int, int]:
+    """A plain REQ client sends 1, 2, ... to a server that crashes after `crash_after`
+    answers, waiting at most `wait_s` for each reply (a real one would wait for ever):
+    (replies it got, the request it is stuck on)."""
+    with LazyServer("exercise-server", faults=Faults(crash_after=crash_after)) as server, \
+            zmq.Context() as context:
+        context.linger = 0
+        req = context.socket(zmq.REQ)
+        req.connect(server.endpoint)
+        for number in range(1, requests + 1):
+            req.send(str(number).encode())
+            if not req.poll(int(wait_s * 1000)):
+                return number - 1, number
+            req.recv()
+    return requests, 0
+
+
+@waits_for_answer
+def check_plain_client_prediction(replies: int, stuck_on: int, *, crash_after: int = 2) -> str:
+    """Lesson 01: with `Faults(crash_after=crash_after)`, how many replies does a plain REQ
+    client get, and on which request does it wait for ever? Played live to check."""
+    replies = _whole_number("my_replies", replies, 0)
+    stuck_on = _whole_number("my_stuck_on", stuck_on, 1)
+    real_replies, real_stuck_on = plain_client_run(crash_after)
+    if (replies, stuck_on) == (real_replies, real_stuck_on):
+        return (f"✔ right: {real_replies} replies, then it waits for ever on request "
+                f"{real_stuck_on}")
+    if replies != real_replies:
+        raise NotYet(f"it got {real_replies} replies, not {replies}: crash_after={crash_after} "
+                     f"answers {crash_after} requests, then crashes on the next one")
+    raise NotYet(f"it is stuck on request {real_stuck_on}, not {stuck_on}: a REQ that got no "
+                 f"reply cannot send again (EFSM), so it never gets further")
+
+
 # -- lesson 02: timeout and retries ---------------------------------------------------------
 SHORTEST_TIMEOUT_MS = 50
 """Below this a busy laptop's scheduling delay alone can exceed the timeout, and a live server
 would be taken for a dead one (a normal reply here takes about 1 ms)."""
 
 
+@waits_for_answer
 def check_lazy_choice(
     timeout_ms: int, retries: int, *, drops: Sequence[int] = (2, 3), give_up_within_s: float = 1.0
 ) -> str:
@@ -135,6 +172,7 @@ def round_robin(workers: Sequence[str] = ("a", "b", "c"), requests: int = 5) -> 
     return [workers[n % len(workers)] for n in range(requests)]
 
 
+@waits_for_answer
 def check_lru_prediction(prediction: Sequence[str]) -> str:
     """Lesson 03: `prediction` names the worker of each of the five requests."""
     if isinstance(prediction, str) or not isinstance(prediction, Sequence):
@@ -186,6 +224,7 @@ def worst_silence(heartbeat_s: float, pause_s: float) -> float:
     return heartbeat_s + pause_s + HEARTBEAT_DELAY_S
 
 
+@waits_for_answer
 def check_heartbeat_choice(
     heartbeat_ms: int, liveness: int, *, pause_s: float = 0.2, dead_within_s: float = 0.5
 ) -> str:
@@ -232,6 +271,7 @@ def one_socket_lazy_pirate(options: dict[int, int]) -> bytes:
         return req.recv()
 
 
+@waits_for_answer
 def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
     """Lesson 06's exercise: the socket options that let one REQ socket time out, resend and
     get the reply to the *new* request. Returns a line of praise, or raises NotYet."""
@@ -256,3 +296,50 @@ def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
     if reply != b"2":
         raise NotYet(f"unexpected reply {reply!r}")
     return "✔ one socket, a timeout, a resend, and the reply to the new request"
+
+
+# -- lesson 04b: when a worker comes back --------------------------------------------------
+class _Extreme(random.Random):
+    """An rng that always draws the same number: the earliest (0) or latest (1) jitter."""
+
+    def __init__(self, draw: float) -> None:
+        super().__init__(0)
+        self.draw = draw
+
+    def random(self) -> float:
+        return self.draw
+
+
+def first_reconnect_s(draw: float, heartbeat_s: float = 1.0, liveness: int = 3,
+                      reconnect_min: float = 1.0, jitter: float = JITTER) -> float:
+    """When a worker that last heard its queue at 0 reconnects, on a fake clock, with the
+    jitter drawn as `draw` (0 earliest, 1 latest)."""
+    worker = WorkerLiveness(heartbeat_s, liveness, reconnect_min, 32.0, jitter,
+                            _Extreme(draw))
+    worker.on_connect(0.0)
+    now = 0.0
+    while worker.tick(now) != "reconnect":
+        now = worker.next_wakeup()
+    return now
+
+
+@waits_for_answer
+def check_reconnect_window(earliest_s: float, latest_s: float) -> str:
+    """Lesson 04b: heartbeats every 1 s, liveness 3, reconnect_min 1 s, jitter 0.5; the
+    queue dies just after the worker heard it at 0 s. When, at the earliest and at the
+    latest, does the worker reconnect? Played on a fake clock through `WorkerLiveness`."""
+    earliest, latest = first_reconnect_s(0.0), first_reconnect_s(1.0)
+    answer = (earliest_s, latest_s)
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
+               for value in answer):
+        raise NotYet(f"two numbers of seconds, like 2.0 and 2.5, not {answer!r}")
+    if abs(earliest_s - earliest) < 1e-6 and abs(latest_s - latest) < 1e-6:
+        return f"✔ right: between {earliest:g} s and {latest:g} s"
+    if abs(earliest_s - 3.0) < 1e-6:
+        raise NotYet("3 s is when it gives the queue up (liveness x interval); then it "
+                     "waits its back-off before reconnecting")
+    if abs(earliest_s - earliest) < 1e-6 and abs(latest_s - earliest) < 1e-6:
+        raise NotYet("that forgets the jitter: the wait is lengthened by up to half of "
+                     "itself, at random")
+    raise NotYet("not quite: silence first (liveness x interval), then the back-off of "
+                 "reconnect_min, lengthened by 0 to jitter x reconnect_min")

@@ -10,13 +10,14 @@ a lesson to seconds; the article's values are arguments away.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 
 from ..faults import Faults
 from ..lazy import LazyClient, LazyPirateClient, LazyServer, ServerUnavailable
 from ..paranoid import ParanoidQueue, ParanoidWorker
-from ..simple import run_load
+from ..simple import load_faults, run_load
 from ..trace import Trace
 from ..views.tables import Table
 
@@ -41,10 +42,21 @@ def seconds_to_give_up(timeout_ms: float, retries: int) -> float:
     raise AssertionError("a dead server answered")
 
 
-def lazy_expected_s(timeout_ms: float, retries: int, drop_rate: float, requests: int = 10) -> float:
-    """About how long `lazy_experiment` takes: a timeout per dropped try, then the give-up."""
-    failed_tries = min(drop_rate / (1 - drop_rate), retries) if drop_rate < 1 else retries
-    return timeout_ms / 1000 * (requests * failed_tries + retries)
+def lazy_expected_s(timeout_ms: float, retries: int, drop_rate: float, seed: int,
+                    requests: int = 10) -> float:
+    """How long `lazy_experiment` takes, from its plan: the server's seeded drops decide which
+    tries time out (one server sees every try, in order), then the give-up on a dead one."""
+    drops = Faults(drop_rate=drop_rate, seed=seed)
+    received = timeouts = 0
+    for _ in range(requests):
+        for _ in range(retries):
+            received += 1
+            if drops.decide(received).action != "drop":
+                break
+            timeouts += 1
+        else:
+            break  # every try dropped: the client gives up and stops
+    return timeout_ms / 1000 * (timeouts + retries)
 
 
 def lazy_experiment(
@@ -103,11 +115,38 @@ def give_up_sweep_expected_s(timeouts_ms: Iterable[float], retries: Iterable[int
 
 # -- lesson 03: Simple Pirate ----------------------------------------------------------------
 DESIGNS = {"article": "the article's zmq.proxy, one try", "lru": "our LRU queue, Lazy Pirate"}
+SIMPLE_TRIES = 3  # the Lazy Pirate client's tries in the LRU design
 
 
-def simple_expected_s(crash_rate: float, timeout_ms: float, requests: int = 30) -> float:
-    """About how long `simple_experiment` takes: each crash costs one timeout, in each design."""
-    return 2 * requests * crash_rate * timeout_ms / 1000 + 0.3
+def planned_crashes(workers: int, requests: int, crash_rate: float, seed: int,
+                    tries: int) -> int:
+    """How many crashes `run_load` meets, from its seeded plan, if requests go round the
+    workers in turn (the proxy deals in turn; the LRU queue, with one client, ends up doing
+    the same) and a restarted worker joins at the back. Who is first in line is up to timing,
+    so a real run can differ by a crash or so."""
+    line = deque(range(workers))
+    incarnation, received = [0] * workers, [0] * workers
+    crashes = 0
+    for _ in range(requests):
+        for _ in range(tries):
+            index = line.popleft()
+            line.append(index)
+            received[index] += 1
+            if load_faults(crash_rate, seed, index, incarnation[index]).decide(
+                    received[index]).action != "crash":
+                break
+            crashes += 1
+            incarnation[index], received[index] = incarnation[index] + 1, 0
+    return crashes
+
+
+def simple_expected_s(workers: int, crash_rate: float, timeout_ms: float, seed: int,
+                      requests: int = 30) -> float:
+    """How long `simple_experiment` takes, from its plan: each crash costs one timeout, in
+    each design (the proxy's client tries once, ours three times)."""
+    crashes = sum(planned_crashes(workers, requests, crash_rate, seed, tries)
+                  for tries in (1, SIMPLE_TRIES))
+    return crashes * timeout_ms / 1000 + 0.3
 
 
 def simple_experiment(
@@ -124,7 +163,7 @@ def simple_experiment(
     table = Table(["design", "what it is", "answered", "lost", "crashes", "seconds"], [])
     for round_number, design in enumerate(DESIGNS):
         run = run_load(design, workers=workers, requests=requests, crash_rate=crash_rate,
-                       timeout=timeout_ms / 1000, seed=seed, trace=trace,
+                       timeout=timeout_ms / 1000, retries=SIMPLE_TRIES, seed=seed, trace=trace,
                        progress=lambda done, n=round_number: progress(n * requests + done,
                                                                       2 * requests))
         table.add([design, DESIGNS[design], run.answered, run.lost, run.crashes,
@@ -134,10 +173,11 @@ def simple_experiment(
 
 # -- lesson 04: Paranoid Pirate --------------------------------------------------------------
 def detection_time(heartbeat_ms: float = 100, liveness: int = 3, *,
-                   trace: Trace | None = None) -> float:
+                   trace: Trace | None = None, progress: Progress = _no_progress) -> float:
     """Freeze a worker (alive, connection open, silent) on its first request and measure how
     long the queue takes to drop it. A crash is found sooner, at the next send (the queue's
-    ROUTER_MANDATORY); a freeze only by silence, which is what heartbeats are for."""
+    ROUTER_MANDATORY); a freeze only by silence, which is what heartbeats are for.
+    `progress(tenths, total)` counts tenths of a second waited, so a bar moves meanwhile."""
     interval = heartbeat_ms / 1000
     silence_limit = interval * liveness
     trace = trace if trace is not None else Trace()
@@ -152,9 +192,14 @@ def detection_time(heartbeat_ms: float = 100, liveness: int = 3, *,
             raise TimeoutError("the worker did not join within 5 s")
         stack.enter_context(LazyClient(queue.frontend_endpoint, "experiment-client", requests=1,
                                        timeout=silence_limit + 5, retries=1, trace=trace))
-        if not trace.wait_for(lambda: trace.count("purge", "experiment-queue"),
-                              silence_limit + 5):
-            raise TimeoutError("the queue never dropped the frozen worker")
+        started, total = time.monotonic(), round(10 * detection_expected_s(heartbeat_ms,
+                                                                              liveness))
+        while not trace.wait_for(lambda: trace.count("purge", "experiment-queue"), 0.1):
+            waited = time.monotonic() - started
+            if waited > silence_limit + 5:
+                raise TimeoutError("the queue never dropped the frozen worker")
+            progress(min(round(10 * waited), total), total)
+        progress(total, total)
         froze = trace.of("experiment-worker", "freeze")[0].t
         purged = trace.of("experiment-queue", "purge")[0].t
     return purged - froze
@@ -164,8 +209,9 @@ def detection_expected_s(heartbeat_ms: float, liveness: int) -> float:
     return heartbeat_ms / 1000 * liveness + 0.1
 
 
-def detection_experiment(heartbeat_ms: float = 100, liveness: int = 3) -> Table:
-    detected = detection_time(heartbeat_ms, liveness)
+def detection_experiment(heartbeat_ms: float = 100, liveness: int = 3, *,
+                         progress: Progress = _no_progress) -> Table:
+    detected = detection_time(heartbeat_ms, liveness, progress=progress)
     return Table(["heartbeat (ms)", "liveness", "limit: liveness x interval (s)",
                   "dropped after (s)"],
                  [[heartbeat_ms, liveness, heartbeat_ms * liveness / 1000, round(detected, 3)]])

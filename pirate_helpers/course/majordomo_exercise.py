@@ -8,6 +8,7 @@ explanation instead of a bare "wrong".
 from __future__ import annotations
 
 from ..majordomo import HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, BrokerState
+from .exercises import waits_for_answer
 
 SCENARIO = """\
 heartbeat 1 s, liveness 3: a worker silent for 3 s is dead
@@ -77,10 +78,14 @@ def broker_decisions() -> dict[str, str | int]:
 class WrongAnswer(AssertionError):
     """An answer the broker disagrees with, and why."""
 
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, without frames
+        return [f"WrongAnswer: {self}"]
 
+
+@waits_for_answer
 def check_answers(answers: dict) -> str:
     """Compare the learner's `answers` with the broker's decisions; raise `WrongAnswer`
-    with an explanation for the first one that differs."""
+    with an explanation for the first one that differs. The shipped `...` answers wait."""
     if not isinstance(answers, dict):
         raise WrongAnswer("answers should be a dict with the keys " + ", ".join(QUESTIONS))
     missing = [key for key in QUESTIONS if key not in answers]

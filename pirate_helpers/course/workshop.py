@@ -11,10 +11,16 @@ RFC 6 asks of a worker, in order, each failing with its own message:
 3. heartbeats: one at least every two intervals while the queue heartbeats it;
 4. reconnect with back-off: once the queue falls silent, READY again after about
    `liveness` intervals (not before), then again with a longer wait each time.
+
+The notebook ships the worker as a skeleton with `...` where each rule goes: the check then
+says in one line that it waits (`unwritten`), so Run All reaches the end.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +28,8 @@ from collections.abc import Callable
 import zmq
 
 from ..endpoints import bind, scramble_generated_ids
-from ..paranoid import PPP_HEARTBEAT, PPP_READY
+from ..paranoid import PPP_HEARTBEAT, PPP_READY, ParanoidWorker
+from .exercises import WAITING
 
 INTERVAL, LIVENESS = 0.05, 3
 RECONNECT_MIN, RECONNECT_MAX = 0.2, 1.6
@@ -83,9 +90,23 @@ class _FakeQueue:
         self.context.term()
 
 
+def unwritten(worker: WorkerFunction) -> bool:
+    """True while the worker's source still holds a bare `...` (the skeleton's placeholder
+    for a rule); False when its source cannot be read (the check then runs it)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(worker)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+               and node.value.value is Ellipsis for node in ast.walk(tree))
+
+
 def check_worker(worker: WorkerFunction, name: str = "exercise") -> str:
     """Run `worker` against a queue this check plays, and raise ExerciseFailed naming the
-    first rule it breaks. Returns a one-line report when every rule holds (about 3 s)."""
+    first rule it breaks. Returns a one-line report when every rule holds (about 3 s), or
+    the one-line "waiting" message while the skeleton's `...` are still there."""
+    if unwritten(worker):
+        return WAITING
     queue = _FakeQueue()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -188,3 +209,12 @@ def _check(queue: _FakeQueue, errors: list[BaseException]) -> str:
                              f"{RECONNECT_MAX:g} s")
     return (f"✔ READY first, envelope echoed, {beats} heartbeats, reconnected after "
             f"{', '.join(f'{w:.2f}' for w in waits)} s of silence (backing off)")
+
+
+def student_view(worker: ParanoidWorker) -> dict:
+    """What a student watches of their own worker in a room (a dashboard snapshot): ready
+    (connected) or backing off, served and reconnections, in the queue dashboard's words.
+    Nothing here waits for the load to start."""
+    state = "ready" if worker.liveness.connected else "backing off"
+    return {"workers": {worker.name: state}, "served": {worker.name: worker.answered},
+            "counts": {"served": worker.answered, "reconnections": worker.reconnects}}

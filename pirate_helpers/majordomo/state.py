@@ -8,6 +8,8 @@ socket loop around it.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ CLIENT_ENVELOPE = 4  # [client, "", MDPC01, service] before a 0.1 request's body
 WORKER_ENVELOPE = 2  # a REPLY's [worker, "", MDPW01, REPLY, client, ""] is 2 frames more
 
 
-@dataclass
+@dataclass(eq=False)  # each one is itself: two alike from one client are two requests
 class Request:
     """A client's request as the broker keeps it: who asked, which service, what."""
 
@@ -56,9 +58,10 @@ class Request:
     body: list[bytes]
     expires_at: float = float("inf")  # while queued; a worker holding it does not expire it
     version: int = 1  # the client's MDP/0.x: how its reply is framed
+    queued: bool = False  # waiting in its service's line (not yet given to a worker)
 
 
-@dataclass
+@dataclass(eq=False)
 class Worker:
     """A registered worker. It holds at most one request: None means waiting for work."""
 
@@ -113,13 +116,18 @@ class BrokerState:
         self.max_queued_per_client = max_queued_per_client
         self.unoffered_expiry = unoffered_expiry
         self.queued_by: Counter[bytes] = Counter()  # requests waiting, per client
-        self._expire_at = float("inf")  # no queued request expires before this
         self.mask = mask or AddressMask()  # what workers see of a client's address
         self.services: dict[bytes, Service] = {}
         self.workers: dict[bytes, Worker] = {}
         self.queued = 0  # requests waiting, all services together
         self.heartbeat_at = now + heartbeat_interval
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
+        # when to look at each worker and queued request again, soonest first: a tick costs
+        # what is due, not what is held (a heap entry is checked, and maybe pushed again,
+        # when due; one that is stale by then is dropped)
+        self._worker_checks: list[tuple[float, int, Worker]] = []
+        self._request_checks: list[tuple[float, int, Request]] = []
+        self._order = itertools.count()  # ties in a heap never compare workers or requests
         self.answered: Counter[bytes] = Counter()  # replies delivered, per service
         self.requeued = self.expired = self.rejected = self.disconnected = 0
         self.unreachable = self.mmi_answered = self.partials_dropped = 0
@@ -241,7 +249,7 @@ class BrokerState:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
             entry.workers += 1
-            self._check_at = min(self._check_at, worker.expires_at)
+            self._check_worker_at(worker, worker.expires_at)
             self.notes.append(("ready",
                                f"{show_identity(identity)} offers {show_identity(service)}"))
             self._make_waiting(worker)
@@ -278,34 +286,49 @@ class BrokerState:
         and send heartbeats to every worker, busy or not, on schedule."""
         if now < self._check_at:
             return
-        expired = [w for w in self.workers.values() if w.expires_at <= now]
+        expired = []
+        while self._worker_checks and self._worker_checks[0][0] <= now:
+            worker = heapq.heappop(self._worker_checks)[2]
+            if self.workers.get(worker.identity) is not worker:
+                continue  # forgotten meanwhile
+            if worker.expires_at <= now:
+                expired.append(worker)
+            else:  # heard from since: look again when its new time comes
+                self._check_worker_at(worker, worker.expires_at)
         for worker in expired:  # all of them first: none is handed a request meanwhile
             self._forget(worker, f"{show_identity(worker.identity)} silent for "
                          f"{self.silence_limit:g} s", now, kind="purge", send=False,
                          dispatch=False)
         for service in {w.service for w in expired} & self.services.keys():
             self._dispatch(self.services[service])
-        if now >= self._expire_at:
-            self._expire_at = float("inf")
-            for entry in list(self.services.values()):
-                kept = deque(r for r in entry.requests if r.expires_at > now)
-                for request in entry.requests:
-                    if request.expires_at <= now:
-                        self.expired += 1
-                        self.notes.append(("expire", f"{show_identity(entry.name)}: "
-                                           f"{show_bytes(request.body)} waited too long"))
-                        self._unqueued(request)
-                self.queued -= len(entry.requests) - len(kept)
-                entry.requests = kept
-                self._expire_at = min([self._expire_at] + [r.expires_at for r in kept])
-                self._drop_if_unused(entry)
+        checks = self._request_checks
+        while checks and (checks[0][0] <= now or not checks[0][2].queued):
+            due, _, request = heapq.heappop(checks)
+            if request.queued and request.expires_at == due:  # else given out, or requeued
+                self._expire(request)
         if now >= self.heartbeat_at:
             for worker in self.workers.values():
                 self._to_worker(worker.identity, worker.version, HEARTBEAT)
             self.heartbeat_at = now + self.heartbeat_interval
-        self._check_at = min([self.heartbeat_at]
-                             + [w.expires_at for w in self.workers.values()]
-                             + [r.expires_at for s in self.services.values() for r in s.requests])
+        self._check_at = min([self.heartbeat_at] + [heap[0][0] for heap in
+                                                     (self._worker_checks, checks) if heap])
+
+    def _expire(self, request: Request) -> None:
+        """Drop a request that waited `request_expiry` for a worker (it is near the front
+        of its line: the oldest expire first)."""
+        entry = self.services[request.service]
+        entry.requests.remove(request)
+        request.queued = False
+        self.queued -= 1
+        self._unqueued(request)
+        self.expired += 1
+        self.notes.append(("expire", f"{show_identity(entry.name)}: "
+                           f"{show_bytes(request.body)} waited too long"))
+        self._drop_if_unused(entry)
+
+    def _check_worker_at(self, worker: Worker, when: float) -> None:
+        heapq.heappush(self._worker_checks, (when, next(self._order), worker))
+        self._check_at = min(self._check_at, when)
 
     def next_wakeup(self) -> float:
         """When `tick` next has something to do (maybe a little early, never late)."""
@@ -313,12 +336,16 @@ class BrokerState:
 
     # -- the moves --------------------------------------------------------------------
     def _queue(self, entry: Service, request: Request, now: float, *, front: bool = False) -> None:
-        wait = float("inf") if self.request_expiry is None else self.request_expiry
-        if self.request_expiry is None and not entry.workers:
+        wait = self.request_expiry
+        if wait is None and not entry.workers:
             wait = self.unoffered_expiry  # nobody offers it (now): it may not wait for ever
-        request.expires_at = now + wait
-        self._expire_at = min(self._expire_at, request.expires_at)
-        self._check_at = min(self._check_at, request.expires_at)
+        request.expires_at = float("inf")  # a check left from an earlier wait never fires
+        if wait is not None:
+            request.expires_at = now + wait
+            heapq.heappush(self._request_checks,
+                           (request.expires_at, next(self._order), request))
+            self._check_at = min(self._check_at, request.expires_at)
+        request.queued = True
         self.queued_by[request.client] += 1
         if front:
             entry.requests.appendleft(request)
@@ -330,6 +357,7 @@ class BrokerState:
         while entry.waiting and entry.requests:
             worker = entry.waiting.pop(next(iter(entry.waiting)))
             request = worker.request = entry.requests.popleft()
+            request.queued = False
             self.queued -= 1
             self._unqueued(request)
             self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),

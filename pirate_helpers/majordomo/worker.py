@@ -14,7 +14,7 @@ import zmq
 from ..actor import ActorStopped
 from ..endpoints import receive
 from ..faults import NONE, Faults
-from ..paranoid import ParanoidWorker, WorkerAction
+from ..paranoid import JITTER, ParanoidWorker, WorkerAction
 from ..security import KeyPair
 from ..trace import Trace, show_bytes, show_identity
 from .protocol import DISCONNECT, HEARTBEAT, MDPW, READY, REPLY, REQUEST, describe
@@ -47,6 +47,8 @@ class MajordomoWorker(ParanoidWorker):
         work_s: float = 0.0,
         reconnect_min: float = 0.1,
         reconnect_max: float = 1.0,
+        jitter: float = JITTER,
+        seed: int | bytes | None = None,
         handler: Callable[[list[bytes]], list[bytes]] = echo,
         faults: Faults = NONE,
         trace: Trace | None = None,
@@ -55,7 +57,8 @@ class MajordomoWorker(ParanoidWorker):
         super().__init__(name, connect=connect, keys=keys,
                          heartbeat_interval=heartbeat_interval, liveness=liveness,
                          work_s=work_s, reconnect_min=reconnect_min,
-                         reconnect_max=reconnect_max, faults=faults, trace=trace)
+                         reconnect_max=reconnect_max, jitter=jitter, seed=seed,
+                         faults=faults, trace=trace)
         self.service = service.encode()
         self.handler = handler
         self.identity = b""
@@ -91,7 +94,7 @@ class MajordomoWorker(ParanoidWorker):
         if action == "heartbeat":
             self._send([b"", MDPW, HEARTBEAT])
         elif action == "disconnect":
-            self._drop_connection(f"broker silent; reconnecting in {self.liveness.waited:g} s")
+            self._drop_connection(f"broker silent; reconnecting in {self.liveness.waited:.3g} s")
         else:
             self.reconnects += 1
             self._connect()
@@ -125,16 +128,12 @@ class MajordomoWorker(ParanoidWorker):
         return None
 
     def _disconnected(self, now: float) -> None:
-        """The broker said DISCONNECT: reconnect (RFC 7), after the back-off, which doubles
-        if the broker keeps refusing before it is heard from again."""
+        """The broker said DISCONNECT: reconnect (RFC 7), after the jittered back-off, which
+        doubles if the broker keeps refusing before it is heard from again."""
         self.disconnects += 1
-        liveness = self.liveness
-        liveness.connected = False
-        liveness.reconnect_at = now + liveness.backoff
-        liveness.waited = liveness.backoff
-        liveness.backoff = min(2 * liveness.backoff, liveness.reconnect_max)
+        self.liveness.give_up(now)
         self._drop_connection(f"the broker said DISCONNECT; reconnecting in "
-                              f"{liveness.waited:g} s")
+                              f"{self.liveness.waited:.3g} s")
 
     def _reply(self, request: list[bytes]) -> None:
         envelope, body = request[:2], request[2:]

@@ -66,6 +66,12 @@ class Table:
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
+    def markdown(self) -> str:
+        """The table in Markdown, for a README generated from a run."""
+        cells = [[_shown(value).replace("|", "\\|") for value in row] for row in self.rows]
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
     def __str__(self) -> str:
         cells = [self.columns] + [[_shown(value) for value in row] for row in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]

@@ -33,7 +33,10 @@ def render(snapshot: Snapshot, title: str = "") -> str:
         for label, value in snapshot.get("counts", {}).items()
     )
     heading = f"<b>{html.escape(title)}</b><br>" if title else ""
-    return f"<div class='pirate-dashboard'>{heading}{badges}<table><tr>{counts}</tr></table></div>"
+    chaos = "".join(f"<div style='color:#ad1457'><b>chaos:</b> {html.escape(line)}</div>"
+                    for line in snapshot.get("chaos", []))
+    return (f"<div class='pirate-dashboard'>{heading}{badges}<table><tr>{counts}</tr></table>"
+            f"{chaos}</div>")
 
 
 class Dashboard(Actor):
