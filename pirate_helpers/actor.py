@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
-from .endpoints import guard
+from .endpoints import ROUTING_SOCKETS, guard, scramble_generated_ids
 from .trace import Trace
 
 START_TIMEOUT_S = 5.0
@@ -176,6 +176,8 @@ class Actor:
     def socket(self, socket_type: int) -> zmq.Socket:
         """A socket owned by this actor's thread, closed when the actor ends."""
         assert self.context is not None
+        if socket_type in ROUTING_SOCKETS:
+            scramble_generated_ids()
         sock = self.context.socket(socket_type)
         sock.linger = 0
         self._sockets.append(sock)  # closed at the end even if an option below is refused

@@ -8,10 +8,20 @@ A peer can send anything. `guard()` caps what libzmq accepts (`ZMQ_MAXMSGSIZE` p
 bigger frame makes libzmq drop that peer's connection before Python sees a byte) and bounds
 the messages queued per connection (high-water marks), so memory stays bounded whatever
 arrives. `receive()` reads one message but refuses one with too many frames.
+
+A peer can also choose its routing id. libzmq gives an anonymous peer the id `0x00` + a 32-bit
+counter, and aborts the whole process (an assertion) if that id is already held by a peer
+that chose it; the counter starts from the C library's `rand()`, never seeded, so it is the
+same in every run. `scramble_generated_ids()` seeds it from the OS before each ROUTER or REP is
+made, and the queues show workers a keyed hash of such an id (`names.AddressMask`) rather than
+the id, so nobody can predict the next one (docs/libzmq-routing-id-abort.md).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import secrets
 import time
 from collections.abc import Callable
 
@@ -34,7 +44,36 @@ MAX_FRAMES = 64
 NOBLOCK, SNDMORE, RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)
 EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
 
+def fits_round_trip(frames: int, added: int) -> bool:
+    """Whether a request of `frames` frames, as a queue or broker received it, can go to a
+    worker and come back: its reply arrives with `added` frames more (the hop's envelope), and
+    every role refuses a message over `MAX_FRAMES`. A request that fails this is refused at
+    the door (and counted), never handed to a worker whose reply would be dropped."""
+    return frames + added <= MAX_FRAMES
+
 _max_message_bytes = MAX_MESSAGE_BYTES
+
+ROUTING_SOCKETS = (zmq.ROUTER, zmq.REP)
+"""Socket types that hand anonymous peers an id libzmq generates (REP is a ROUTER inside)."""
+
+
+def _c_library() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None)
+    except OSError:  # no C library to load (an unusual platform): nothing to seed
+        return None
+
+
+_libc = _c_library()
+
+
+def scramble_generated_ids() -> None:
+    """Seed the C library's `rand()` from the OS, so the next ROUTER or REP made starts its
+    ids for anonymous peers at an unpredictable number. libzmq takes that start from
+    `rand()`, which nothing seeds: `0x00 6b8b4567` in every run, a number a squatter can
+    claim in advance (and libzmq aborts when it then generates an id that is taken)."""
+    if _libc is not None and hasattr(_libc, "srand"):
+        _libc.srand(secrets.randbits(32))
 
 
 def set_max_message_bytes(limit: int) -> None:

@@ -93,11 +93,15 @@ class StrictEcho(Actor):
             try:
                 request = receive(self.strict)
             except zmq.Again:  # the socket woke us for a malformed message and discarded it
-                request = None
+                self.rejected += 1
+                self.trace.add(self.name, "reject", "malformed message (no envelope)")
+                continue
             if request is None or not self.valid(request):
                 self.rejected += 1
                 self.trace.add(self.name, "reject", "malformed message (no envelope, or "
                                "too many frames)")
+                if self.strict.type in (zmq.REQ, zmq.REP):  # it took it, so it now
+                    self.renew()  # waits to send: start over (a REQ worker says READY)
                 continue
             self.received += 1
             self.trace.add(self.name, "recv", self.shown(request), peer=self.peer)

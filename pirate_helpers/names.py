@@ -14,6 +14,7 @@ is shared.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections import OrderedDict
@@ -77,3 +78,27 @@ class DisplayNames:
         self.remembered.move_to_end(identity)
         while len(self.remembered) > REMEMBERED:
             self.remembered.popitem(last=False)
+
+
+GENERATED_ID_SIZE = 5  # libzmq's id for an anonymous peer: 0x00 + a 32-bit counter
+
+
+class AddressMask:
+    """What a worker sees of a client's address: the address itself, except for an id libzmq
+    generated (`0x00` + its counter), which becomes `0x00` + a keyed hash of 8 bytes.
+
+    A worker sees every client's address in the requests it serves. Were it libzmq's counter,
+    the worker would know the next anonymous client's id, and could claim it first: libzmq
+    then aborts the queue (docs/libzmq-routing-id-abort.md). The hash is the same for every
+    request of one client, cannot be turned back into the counter without the key, and is 9
+    bytes long, so nobody who claims it can collide with a generated id. The queue keeps the
+    real address beside each request and matches the worker's reply against the mask.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key if key is not None else secrets.token_bytes(16)
+
+    def __call__(self, address: bytes) -> bytes:
+        if len(address) != GENERATED_ID_SIZE or address[0] != 0:
+            return address
+        return b"\x00" + hashlib.blake2b(address, key=self.key, digest_size=8).digest()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Literal
@@ -33,9 +34,9 @@ from typing import Literal
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, receive, send, waiting
+from .endpoints import LOCAL, MAX_FRAMES, fits_round_trip, receive, send, waiting
 from .faults import NONE, Faults
-from .names import DisplayNames, wire_identity
+from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
 from .security import LOOPBACK, Join, KeyPair, Security
 from .trace import Trace, show_bytes
@@ -48,6 +49,7 @@ READY_MESSAGE, HEARTBEAT_MESSAGE = [PPP_READY], [PPP_HEARTBEAT]  # as frames aft
 PURGED_REMEMBERED = 5  # expired workers a dashboard can still show
 LATE_REMEMBERED = 256  # purged workers whose late heartbeat would show a settings mismatch
 BATCH = 64  # messages read per pass before timers get a look
+WORKER_ENVELOPE = 1  # a reply comes back with the DEALER worker's id in front of its request
 DEFAULT_HEARTBEAT_S, DEFAULT_LIVENESS = 0.1, 3  # a worker's, when its join line says nothing
 BUNCHED = 0.02  # of our interval: heartbeats this close were held up on the way, not sent so
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart (or closer) than ours: settings differ
@@ -102,11 +104,13 @@ class QueueState:
     socket loop when to read more requests.
     """
 
-    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0):
+    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0,
+                 mask: Callable[[bytes], bytes] | None = None):
         if heartbeat_interval <= 0 or liveness < 1:
             raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
+        self.mask = mask or AddressMask()  # what workers see of a client's address
         self.workers: dict[bytes, TrackedWorker] = {}
         self.ready: dict[bytes, TrackedWorker] = {}  # in the order they became ready (LRU)
         self.pending: deque[list[bytes]] = deque()
@@ -138,6 +142,9 @@ class QueueState:
         self.tick(now)  # never hand work to a worker that expired a moment ago
         if not envelope_size(frames):
             self._reject(f"from a client, no envelope: {show_bytes(frames)}")
+        elif not fits_round_trip(len(frames), WORKER_ENVELOPE):
+            self._reject(f"from a client, {len(frames)} frames: its reply would come back "
+                         f"over the {MAX_FRAMES}-frame limit")
         elif self.ready:
             self._assign(self.ready.pop(next(iter(self.ready))), frames)
         else:
@@ -195,11 +202,11 @@ class QueueState:
             return
         request = worker.request
         size = envelope_size(message)
-        if request is not None and size and message[:size] == request[:size]:
+        if request is not None and size and message[:size] == self._masked(request)[:size]:
             worker.request = None
             worker.served += 1
             self.answered += 1
-            self.to_clients.append(message)
+            self.to_clients.append(request[:size] + message[size:])  # the real address
             self._make_ready(worker)
         else:
             self._reject(f"from {self.names[identity]}, not a reply it owes: "
@@ -327,7 +334,10 @@ class QueueState:
         worker.request = request
         worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
-            self.to_workers.append((worker.identity, request))
+            self.to_workers.append((worker.identity, self._masked(request)))
+
+    def _masked(self, request: list[bytes]) -> list[bytes]:
+        return [self.mask(request[0]), *request[1:]]
 
     def _requeue(self, worker: TrackedWorker) -> None:
         """Put the request a lost worker held first in line: it has waited longest."""
@@ -454,6 +464,12 @@ class WorkerLiveness:
         self.liveness = self.max_liveness
         self.check_at = now + self.heartbeat_interval
         self.backoff = self.reconnect_min
+
+    def hold(self, now: float) -> None:
+        """Keep the queue counted alive for now, as if it had spoken (a worker busy behind a
+        broker that heartbeats only idle workers); reconnecting's back-off is untouched."""
+        self.liveness = self.max_liveness
+        self.check_at = now + self.heartbeat_interval
 
     def tick(self, now: float) -> WorkerAction | None:
         """What to do now, if anything; call again until it returns None."""
@@ -694,7 +710,12 @@ class ParanoidWorker(Actor):
         self.dealer: zmq.Socket | None = None
         self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
         self.received = self.answered = self.reconnects = 0
+        self.send_dropped = 0  # messages its queue could not take (a full pipe, no connection)
         self.crashed = False
+
+    busy_keeps_queue = False
+    """Whether a queue silent while this worker holds work still counts as alive. A PPP
+    queue heartbeats busy workers too, so its silence always means trouble."""
 
     def shown(self, request: list[bytes]) -> str:
         """How the trace shows a request (a subclass with another envelope says otherwise)."""
@@ -725,6 +746,23 @@ class ParanoidWorker(Actor):
         self.liveness.on_connect(time.monotonic())
         self._queue_beat_at = None  # a gap spans one connection; odd ones count across them
 
+    def _send(self, frames: list[bytes]) -> bool:
+        """Send without ever blocking: a queue that stopped reading, or a connection libzmq
+        dropped (a frame over our cap), must not stop heartbeats, replies or `stop()`. What
+        cannot go now is counted in `send_dropped` and traced once per ten (bounded)."""
+        assert self.dealer is not None
+        try:
+            self.dealer.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self.send_dropped += 1
+            if self.send_dropped % 10 == 1:
+                self.trace.add(self.name, "drop", f"queue not taking messages "
+                               f"({self.send_dropped} dropped)")
+            return False
+        if self.trace_messages:
+            self.trace.add(self.name, "send", describe(frames), peer="queue")
+        return True
+
     def run(self) -> None:
         while True:
             wakeup = self.liveness.next_wakeup()
@@ -741,14 +779,10 @@ class ParanoidWorker(Actor):
             now = time.monotonic()
             while self.work and self.work[0][0] <= now:
                 self._reply(self.work.popleft()[1])
+            if self.work and self.busy_keeps_queue and self.liveness.connected:
+                self.liveness.hold(now)
             while action := self.liveness.tick(now):
                 self._act(action)
-
-    def _send(self, message: list[bytes]) -> None:
-        assert self.dealer is not None
-        self.dealer.send_multipart(message)
-        if self.trace_messages:
-            self.trace.add(self.name, "send", describe(message), peer="queue")
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
@@ -814,4 +848,5 @@ class ParanoidWorker(Actor):
 
     def _reply(self, request: list[bytes]) -> None:
         self.answered += 1  # counted before the client can see the reply
-        self._send(request)
+        if not self._send(request):
+            self.answered -= 1

@@ -32,10 +32,10 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from .actor import Actor
-from .endpoints import LOCAL, bind, receive
+from .endpoints import LOCAL, MAX_FRAMES, bind, fits_round_trip, receive
 from .faults import NONE, Faults
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
-from .names import DisplayNames, wire_identity
+from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
 from .security import LOOPBACK, Join, KeyPair, Security
 from .trace import Trace, show_bytes
@@ -45,6 +45,9 @@ READY = b"\x01"
 
 RECONNECT_S = 0.1
 """How long a worker whose fresh socket could not say READY waits before the next one."""
+
+WORKER_ENVELOPE = 2
+"""Frames a reply comes back with beyond its request: the REQ worker's id and empty frame."""
 
 MAX_WAITING = 1000
 """Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
@@ -74,6 +77,10 @@ class Request:
     def frames(self) -> list[bytes]:
         return [*self.envelope, *self.body]
 
+    def masked(self, mask: Callable[[bytes], bytes]) -> Request:
+        """This request as a worker sees it: the client's address through `mask`."""
+        return Request((mask(self.envelope[0]), *self.envelope[1:]), self.body)
+
 
 @dataclass(frozen=True)
 class Dispatch:
@@ -96,8 +103,10 @@ class LruQueue:
     the number of requests.
     """
 
-    def __init__(self, max_waiting: int = MAX_WAITING) -> None:
+    def __init__(self, max_waiting: int = MAX_WAITING,
+                 mask: Callable[[bytes], bytes] | None = None) -> None:
         self.max_waiting = max_waiting
+        self.mask = mask or AddressMask()  # what workers see of a client's address
         self.ready: OrderedDict[bytes, None] = OrderedDict()
         self.waiting: deque[Request] = deque()
         self.busy: dict[bytes, Request] = {}
@@ -116,24 +125,28 @@ class LruQueue:
         return self._dispatch()
 
     def request(self, request: Request) -> Dispatch | None:
+        if not fits_round_trip(len(request.frames), WORKER_ENVELOPE):
+            raise Rejected(f"{len(request.frames)} frames: its reply would come back over the "
+                           f"{MAX_FRAMES}-frame limit")
         if len(self.waiting) >= self.max_waiting:
             raise Rejected(f"{self.max_waiting} requests waiting already")
         self.waiting.append(request)
         return self._dispatch()
 
     def reply(self, worker: bytes, frames: Sequence[bytes]) -> tuple[Request, Dispatch | None]:
-        """The worker's answer (its envelope and body) and the worker's next request, if any."""
+        """The answer to send the client (its real envelope, the worker's body) and the
+        worker's next request, if any."""
         held = self.busy.get(worker)
         if held is None:
             raise Rejected("a reply from a worker that holds no request")
         answer = Request.parse(frames)
-        if answer.envelope != held.envelope:
+        if answer.envelope != held.masked(self.mask).envelope:
             raise Rejected("a reply to a request this worker does not hold")
         del self.busy[worker]
         self.answered += 1
         self.served[worker] = self.served.get(worker, 0) + 1
         self.ready[worker] = None
-        return answer, self._dispatch()
+        return Request(held.envelope, answer.body), self._dispatch()
 
     def unreachable(self, worker: bytes) -> Dispatch | None:
         """Sending to `worker` failed: its connection is gone (libzmq said EHOSTUNREACH). It
@@ -240,7 +253,8 @@ class SimplePirateQueue(TwoSidedQueue):
             # traced first: the worker's thread may trace its part of the trip before we return
             self.trace.add(self.name, "send", show_bytes(request.body), peer=self.names[worker])
             try:
-                self.backend.send_multipart([worker, b"", *request.frames], zmq.NOBLOCK)
+                self.backend.send_multipart([worker, b"", *request.masked(self.lru.mask).frames],
+                                            zmq.NOBLOCK)
             except zmq.ZMQError as error:
                 if error.errno not in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                     raise

@@ -6,6 +6,7 @@ import argparse
 
 from ..endpoints import LOCAL
 from ..majordomo import MMI, MajordomoBroker, MajordomoClient, MajordomoWorker
+from ..majordomo.protocol import MAX_QUEUED, MAX_QUEUED_PER_CLIENT
 from .common import (
     UsageError,
     join_lines,
@@ -53,7 +54,14 @@ def majordomo_broker_options(parser: argparse.ArgumentParser) -> None:
     mdp_heartbeat_options(parser)
     parser.add_argument("--request-expiry-ms", type=milliseconds, metavar="MS",
                         help="drop a request that waited this long for a worker "
-                        "(default: never)")
+                        "(default: never, but 10 s for a service nobody offers)")
+    parser.add_argument("--max-queued", type=count, default=MAX_QUEUED, metavar="N",
+                        help="requests waiting in all services before new ones are refused "
+                        f"(default {MAX_QUEUED}; half of it at most for services nobody "
+                        "offers); the Guide's mdclient2 (100,000 at once) needs 100000")
+    parser.add_argument("--max-queued-per-client", type=count, default=MAX_QUEUED_PER_CLIENT,
+                        metavar="N", help="requests one client may have waiting (default "
+                        f"{MAX_QUEUED_PER_CLIENT}); mdclient2 needs 100000")
     add_security_options(parser)
 
 
@@ -64,6 +72,8 @@ def majordomo_broker(args: argparse.Namespace) -> int:
     broker = MajordomoBroker("majordomo-broker", bind=args.bind,
                              heartbeat_interval=args.heartbeat_ms / 1000,
                              liveness=args.liveness, request_expiry=expiry,
+                             max_queued=args.max_queued,
+                             max_queued_per_client=args.max_queued_per_client,
                              security=security_from(args, args.bind),
                              trace=make_trace(args), trace_messages=not args.quiet)
     broker.start()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import zmq
 
-from ..endpoints import bind
+from ..endpoints import bind, scramble_generated_ids
 from ..paranoid import PPP_HEARTBEAT, PPP_READY, ParanoidWorker
 from .exercises import WAITING
 
@@ -47,6 +47,7 @@ class _FakeQueue:
     def __init__(self) -> None:
         self.context = zmq.Context()
         self.context.linger = 0
+        scramble_generated_ids()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.router_handover = 1  # the worker reconnects under its identity
         self.endpoint = bind(self.router)

@@ -10,7 +10,10 @@ workers (DEALER) share: the header frame tells them apart.
   of its service's queue: at-least-once, so work must be safe to repeat. A late reply from a
   forgotten worker is refused with DISCONNECT, so a client never gets two.
 - A request for a service nobody offers waits in its queue, for `request_expiry` at most
-  (RFC 7's SHOULD); then it is dropped and the client's retries take over.
+  (RFC 7's SHOULD; 10 s when no expiry is set); then it is dropped and the client's retries
+  take over. Requests waiting are bounded in all (`max_queued`, half of it at most for
+  services nobody offers) and per client (`max_queued_per_client`): one client cannot deny
+  service to others. MDP/0.1 has no error reply: a refused client sees a timeout.
 - Anything malformed or out of order from a worker earns it a DISCONNECT; the broker logs
   and counts it and never crashes on input.
 - MMI (RFC 8): `mmi.service` answers "200" when at least one worker offers the service now,

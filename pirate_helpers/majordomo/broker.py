@@ -12,7 +12,7 @@ from ..endpoints import LOCAL, receive, send, waiting
 from ..security import LOOPBACK, ConnectionWatch, Security
 from ..trace import Trace, show_identity
 from .guide import GuideMajordomoState
-from .protocol import MDPW, MDPW2, WORKER_HEADERS, describe
+from .protocol import MAX_QUEUED, MAX_QUEUED_PER_CLIENT, MDPW, MDPW2, WORKER_HEADERS, describe
 from .state import BrokerState
 
 BATCH = 64  # messages read per pass before timers get a look
@@ -35,6 +35,8 @@ class MajordomoBroker(Actor):
         heartbeat_interval: float = 0.1,
         liveness: int = 3,
         request_expiry: float | None = None,
+        max_queued: int = MAX_QUEUED,
+        max_queued_per_client: int = MAX_QUEUED_PER_CLIENT,
         trace: Trace | None = None,
         trace_messages: bool = True,
         logic: type[BrokerState] | type[GuideMajordomoState] = BrokerState,
@@ -47,7 +49,8 @@ class MajordomoBroker(Actor):
         self.endpoint = ""
         self.trace_messages = trace_messages
         self.state = logic(heartbeat_interval, liveness, time.monotonic(),
-                           request_expiry=request_expiry)
+                           request_expiry=request_expiry, max_queued=max_queued,
+                           max_queued_per_client=max_queued_per_client)
 
     def setup(self) -> None:
         self.router = self.socket(zmq.ROUTER)

@@ -18,8 +18,15 @@ class MajordomoClient(LazyPirateClient):
     """
 
     def request(self, service: bytes | str, *body: bytes) -> list[bytes]:  # type: ignore[override]
+        """The reply's body. Each request goes out on a fresh connection: MDP/0.1 carries
+        no request id, and a REQ takes any reply left on its connection (a broker that
+        answered twice, a reply that came after its timeout) as the next request's, so the
+        connection that carried one request never carries another."""
         name = service.encode() if isinstance(service, str) else service
-        return super().request(MDPC, name, *body)[2:]
+        try:
+            return super().request(MDPC, name, *body)[2:]
+        finally:
+            self._close_socket()
 
     def accepts(self, request: list[bytes], reply: list[bytes]) -> bool:
         return len(reply) >= 2 and reply[:2] == request[:2]

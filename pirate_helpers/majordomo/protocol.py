@@ -41,6 +41,9 @@ WORKER_HEADERS = (MDPW, MDPW2)
 MMI = b"mmi."
 MMI_FOUND, MMI_NOT_FOUND, MMI_NOT_IMPLEMENTED = b"200", b"404", b"501"
 MAX_QUEUED = 10_000  # requests waiting in all services before new ones are refused
+MAX_QUEUED_PER_CLIENT = 1_000  # requests one client may have waiting
+UNOFFERED_SHARE = 0.5  # of MAX_QUEUED, the most that requests to services nobody offers use
+UNOFFERED_EXPIRY_S = 10.0  # a request to a service nobody offers waits this long at most
 PURGED_REMEMBERED = 5  # workers lately forgotten (expired, gone) a dashboard still shows
 
 

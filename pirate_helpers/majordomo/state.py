@@ -11,8 +11,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..endpoints import MAX_FRAMES, fits_round_trip
+from ..names import AddressMask
 from ..trace import show_bytes, show_identity
 from .protocol import (
     C2_FINAL,
@@ -21,6 +24,7 @@ from .protocol import (
     DISCONNECT,
     HEARTBEAT,
     MAX_QUEUED,
+    MAX_QUEUED_PER_CLIENT,
     MDPC,
     MDPC2,
     MDPW,
@@ -34,10 +38,15 @@ from .protocol import (
     READY,
     REPLY,
     REQUEST,
+    UNOFFERED_EXPIRY_S,
+    UNOFFERED_SHARE,
     W2_CODES,
     W2_COMMANDS,
     describe,
 )
+
+CLIENT_ENVELOPE = 4  # [client, "", MDPC01, service] before a 0.1 request's body
+WORKER_ENVELOPE = 2  # a REPLY's [worker, "", MDPW01, REPLY, client, ""] is 2 frames more
 
 
 @dataclass(eq=False)  # each one is itself: two alike from one client are two requests
@@ -92,6 +101,9 @@ class BrokerState:
         *,
         request_expiry: float | None = None,
         max_queued: int = MAX_QUEUED,
+        max_queued_per_client: int = MAX_QUEUED_PER_CLIENT,
+        unoffered_expiry: float = UNOFFERED_EXPIRY_S,
+        mask: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1:
             raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
@@ -101,6 +113,10 @@ class BrokerState:
         self.liveness = liveness
         self.request_expiry = request_expiry
         self.max_queued = max_queued
+        self.max_queued_per_client = max_queued_per_client
+        self.unoffered_expiry = unoffered_expiry
+        self.queued_by: Counter[bytes] = Counter()  # requests waiting, per client
+        self.mask = mask or AddressMask()  # what workers see of a client's address
         self.services: dict[bytes, Service] = {}
         self.workers: dict[bytes, Worker] = {}
         self.queued = 0  # requests waiting, all services together
@@ -169,10 +185,19 @@ class BrokerState:
             self.reject(f"client {client.hex()}: no service frame")
             return
         service, body = message[0], message[1:]
-        if service.startswith(MMI):
+        if not fits_round_trip(len(body) + CLIENT_ENVELOPE, WORKER_ENVELOPE):
+            self.reject(f"client {client.hex()}: {len(body)} body frames: the reply would come "
+                        f"back over the {MAX_FRAMES}-frame limit")
+        elif service.startswith(MMI):
             self._answer_mmi(Request(client, service, body, version=version))
         elif self.queued >= self.max_queued:
             self.reject(f"client {client.hex()}: {self.queued} requests queued already")
+        elif self.queued_by[client] >= self.max_queued_per_client:
+            self.reject(f"client {client.hex()}: {self.max_queued_per_client} of its requests "
+                        "queued already")
+        elif not self.offers(service) and self.queued >= self.max_queued * UNOFFERED_SHARE:
+            self.reject(f"client {client.hex()}: {show_identity(service)} has no worker and "
+                        f"{self.queued} requests are queued; the rest is kept for live services")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
@@ -239,7 +264,7 @@ class BrokerState:
             return
         request = worker.request
         if (command in (REPLY, PARTIAL) and len(message) >= 3 and message[2] == b""
-                and request is not None and message[1] == request.client):
+                and request is not None and message[1] == self.mask(request.client)):
             worker.expires_at = now + self.silence_limit
             if command == PARTIAL:  # a 0.2 worker's reply in parts; it keeps the request
                 if request.version == 1:
@@ -295,9 +320,10 @@ class BrokerState:
         entry.requests.remove(request)
         request.queued = False
         self.queued -= 1
+        self._unqueued(request)
         self.expired += 1
         self.notes.append(("expire", f"{show_identity(entry.name)}: "
-                           f"{show_bytes(request.body)} waited {self.request_expiry:g} s"))
+                           f"{show_bytes(request.body)} waited too long"))
         self._drop_if_unused(entry)
 
     def _check_worker_at(self, worker: Worker, when: float) -> None:
@@ -310,12 +336,17 @@ class BrokerState:
 
     # -- the moves --------------------------------------------------------------------
     def _queue(self, entry: Service, request: Request, now: float, *, front: bool = False) -> None:
-        if self.request_expiry is not None:
-            request.expires_at = now + self.request_expiry
+        wait = self.request_expiry
+        if wait is None and not entry.workers:
+            wait = self.unoffered_expiry  # nobody offers it (now): it may not wait for ever
+        request.expires_at = float("inf")  # a check left from an earlier wait never fires
+        if wait is not None:
+            request.expires_at = now + wait
             heapq.heappush(self._request_checks,
                            (request.expires_at, next(self._order), request))
             self._check_at = min(self._check_at, request.expires_at)
         request.queued = True
+        self.queued_by[request.client] += 1
         if front:
             entry.requests.appendleft(request)
         else:
@@ -328,8 +359,15 @@ class BrokerState:
             request = worker.request = entry.requests.popleft()
             request.queued = False
             self.queued -= 1
-            self._to_worker(worker.identity, worker.version, REQUEST, request.client, b"",
-                            *request.body)
+            self._unqueued(request)
+            self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),
+                            b"", *request.body)
+
+    def _unqueued(self, request: Request) -> None:
+        """A request left the queue (to a worker, or expired): its client may queue another."""
+        self.queued_by[request.client] -= 1
+        if not self.queued_by[request.client]:
+            del self.queued_by[request.client]  # the count stays as small as the queue
 
     def _make_waiting(self, worker: Worker) -> None:
         entry = self.services[worker.service]

@@ -64,6 +64,12 @@ class MajordomoWorker(ParanoidWorker):
         self.identity = b""
         self.disconnects = self.rejected = 0
 
+    busy_keeps_queue = True
+    """RFC 7 says both sides heartbeat, but the Guide's C broker (mdbroker.c) heartbeats only
+    idle workers: a worker busy longer than liveness x interval would give it up and abandon
+    its request. So a broker silent while this worker holds a request is not counted dead;
+    it is judged again, as usual, once the work is done (liberal in what we accept)."""
+
     def shown(self, request: list[bytes]) -> str:
         """A request `[client, "", body...]` as the trace shows it: its body."""
         return show_bytes(request[2:])
@@ -74,7 +80,7 @@ class MajordomoWorker(ParanoidWorker):
         self.identity = f"{self.name}{suffix}".encode()
         self.dealer.identity = self.identity
         self.join_token.connect(self.dealer)  # a join token's CURVE keys, if it has them
-        self.dealer.send_multipart([b"", MDPW, READY, self.service])
+        self._send([b"", MDPW, READY, self.service])
         self.liveness.on_connect(time.monotonic())
 
     def run(self) -> None:
@@ -86,8 +92,7 @@ class MajordomoWorker(ParanoidWorker):
 
     def _act(self, action: WorkerAction) -> None:
         if action == "heartbeat":
-            assert self.dealer is not None
-            self.dealer.send_multipart([b"", MDPW, HEARTBEAT])
+            self._send([b"", MDPW, HEARTBEAT])
         elif action == "disconnect":
             self._drop_connection(f"broker silent; reconnecting in {self.liveness.waited:.3g} s")
         else:
@@ -131,10 +136,10 @@ class MajordomoWorker(ParanoidWorker):
                               f"{self.liveness.waited:.3g} s")
 
     def _reply(self, request: list[bytes]) -> None:
-        assert self.dealer is not None
         envelope, body = request[:2], request[2:]
         self.answered += 1  # counted before the client can see the reply
-        self.dealer.send_multipart([b"", MDPW, REPLY, *envelope, *self.handler(body)])
+        if not self._send([b"", MDPW, REPLY, *envelope, *self.handler(body)]):
+            self.answered -= 1
 
     def _say_goodbye(self) -> None:
         """DISCONNECT on the way out, given a moment to leave before the socket closes."""

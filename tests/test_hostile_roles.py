@@ -1,0 +1,167 @@
+"""Hostile input, round two (issue 20): no single peer takes a role out of service.
+
+Each role runs as a process; the hostile peers are written here from the RFCs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import zmq
+from processes import Role
+from test_routing_ids import context, named_worker, start_role
+
+from pirate_helpers import LazyPirateClient
+from pirate_helpers.majordomo import MajordomoClient
+from pirate_helpers.majordomo.protocol import MDPC, MDPW, READY
+
+
+def normal_requests_answered(role: str, endpoint: str, count: int = 3) -> int:
+    if role == "majordomo-broker":
+        with MajordomoClient(endpoint, timeout=2, retries=2) as client:
+            return sum(client.request("echo", b"n%d" % n) == [b"n%d" % n] for n in range(count))
+    with LazyPirateClient(endpoint, timeout=2, retries=2) as client:
+        return sum(client.request(b"n%d" % n) == [b"n%d" % n] for n in range(count))
+
+
+@pytest.mark.parametrize("role", ["simple-queue", "paranoid-queue", "majordomo-broker"])
+@pytest.mark.parametrize("body_frames", [59, 61, 62])
+def test_requests_near_the_frame_limit_never_take_the_worker_out_of_service(role, body_frames):
+    process, endpoint, backend = start_role(role)
+    ctx = context()
+    worker = named_worker(role.split("-")[0], backend)
+    try:
+        assert normal_requests_answered(role, endpoint, 1) == 1
+        header = [MDPC, b"echo"] if role == "majordomo-broker" else []
+        for _ in range(2):  # each a request a hop could carry one way but not back
+            req = ctx.socket(zmq.REQ)
+            req.connect(endpoint)
+            req.send_multipart([*header, *[b"f"] * body_frames])
+            req.poll(500)  # answered whole, or refused at the door (it then times out)
+        assert normal_requests_answered(role, endpoint) == 3
+    finally:
+        ctx.destroy()
+        worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
+
+
+def hostile_queue(ctx: zmq.Context) -> tuple[zmq.Socket, str]:
+    router = ctx.socket(zmq.ROUTER)
+    router.router_handover = 1  # a worker reconnects under its id
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    return router, f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("role", ["paranoid-worker", "majordomo-worker"])
+def test_a_worker_handed_frames_over_its_cap_keeps_going_and_stops_on_sigterm(role):
+    """Every time the worker says anything, the queue answers one frame over the worker's
+    cap: libzmq drops the worker's connection each time, and what the worker sends piles up
+    in its pipe. A blocking send would hang it there; it must stop within 2 s."""
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    extra = ["--service", "echo"] if role == "majordomo-worker" else []
+    worker = Role(role, "--connect", endpoint, "--heartbeat-ms", "5", "--liveness", "400",
+                  "--reconnect-min-ms", "10", "--max-message-bytes", "1000", *extra)
+    try:
+        too_big = b"x" * 1001
+        heard = 0
+        deadline = time.monotonic() + 2  # 400 heartbeats due: past its high-water mark (100)
+        while time.monotonic() < deadline:
+            if router.poll(100):
+                frames = router.recv_multipart()
+                heard += 1
+                router.send_multipart([frames[0], too_big], zmq.NOBLOCK)
+        assert heard >= 1, "the worker never said anything"
+        assert worker.process.poll() is None
+        assert worker.stop(timeout=2) == 0, worker.stderr[-2000:]
+    finally:
+        worker.stop()
+        ctx.destroy()
+
+
+def test_a_simple_worker_sent_too_many_frames_says_ready_again_and_serves():
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    worker = Role("simple-worker", "--connect", endpoint, "--name", "w1")
+    try:
+        assert router.poll(5000)
+        identity, _, ready = router.recv_multipart()
+        router.send_multipart([identity, b"", *[b"f"] * 70])  # over 64: its REQ takes it
+        assert router.poll(5000), "the worker never said READY again"
+        assert router.recv_multipart() == [identity, b"", ready]
+        router.send_multipart([identity, b"", b"client", b"", b"body"])
+        assert router.poll(5000), "the worker did not serve again"
+        assert router.recv_multipart() == [identity, b"", b"client", b"", b"body"]
+    finally:
+        worker.stop()
+        ctx.destroy()
+
+
+def test_the_majordomo_client_never_takes_a_reply_meant_for_an_earlier_request():
+    """A broker written to answer every request twice, the second copy late (once the next
+    request came): it must never be taken for that request's reply ("sent [3], got [2]")."""
+    ctx = context()
+    router, endpoint = hostile_queue(ctx)
+    replies: list[list[bytes]] = []
+    with MajordomoClient(endpoint, timeout=2, retries=1) as client:
+        asking = threading.Thread(target=lambda: replies.extend(
+            client.request("echo", str(n).encode()) for n in range(1, 4)))
+        asking.start()
+        previous: list[bytes] | None = None
+        for _ in range(3):
+            assert router.poll(5000), f"the client stopped asking; replies: {replies}"
+            frames = router.recv_multipart()
+            if previous is not None:  # the last reply again, late, to whoever asked it
+                router.send_multipart(previous)
+            previous = [frames[0], b"", MDPC, b"echo", frames[-1]]
+            router.send_multipart(previous)
+        asking.join(10)
+    ctx.destroy()
+    assert replies == [[b"1"], [b"2"], [b"3"]]
+
+
+def test_a_busy_majordomo_worker_keeps_a_broker_that_heartbeats_only_idle_workers():
+    """The Guide's mdbroker.c heartbeats only idle workers: a request that takes longer than
+    liveness x interval must still be answered, and the worker must not reconnect."""
+    ctx = context()
+    broker, endpoint = hostile_queue(ctx)
+    worker = Role("majordomo-worker", "--connect", endpoint, "--service", "echo", "--name",
+                  "slow", "--heartbeat-ms", "100", "--liveness", "3", "--work-ms", "1500")
+    try:
+        assert broker.poll(5000)
+        identity, _, _, ready, _ = broker.recv_multipart()
+        assert ready == READY
+        broker.send_multipart([identity, b"", MDPW, b"\x02", b"client", b"", b"long"])
+        assert broker.poll(5000), "no reply"  # heartbeats from the worker come first
+        while (frames := broker.recv_multipart())[3] == b"\x04":
+            assert broker.poll(5000), "only heartbeats, no reply"
+        assert frames == [identity, b"", MDPW, b"\x03", b"client", b"", b"long"]
+    finally:
+        worker.stop()
+        ctx.destroy()
+
+
+def test_one_client_flooding_services_nobody_offers_does_not_deny_live_ones():
+    """10,050 requests from one client to services nobody offers, then the client leaves:
+    the broker refuses most of them (per client, and half the global bound for services
+    nobody offers) and keeps serving the live service."""
+    process, endpoint, _ = start_role("majordomo-broker")
+    ctx = context()
+    worker = named_worker("majordomo", endpoint)
+    try:
+        assert normal_requests_answered("majordomo-broker", endpoint, 1) == 1
+        flood = ctx.socket(zmq.DEALER)
+        flood.sndhwm = 0
+        flood.connect(endpoint)
+        for n in range(10_050):
+            flood.send_multipart([b"", MDPC, b"nobody-%d" % (n % 50), b"x"])
+        flood.send_multipart([b"", MDPC, b"mmi.service", b"echo"])  # answered after the rest
+        assert flood.poll(20_000), "the broker never read the whole flood"
+        flood.close()  # and the client leaves
+        assert normal_requests_answered("majordomo-broker", endpoint) == 3
+    finally:
+        ctx.destroy()
+        worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
