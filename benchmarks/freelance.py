@@ -1,4 +1,4 @@
-"""The Guide's three Freelance models on the same faults, at full size (lesson 10's table).
+"""The Guide's three Freelance models on the same faults, at full size (lesson 12's table).
 
 Three echo servers in this process, one client, one request at a time. 400 requests; before
 request 100 server 1 is killed (the client then idles 0.5 s), before 200 server 2 freezes for

@@ -24,7 +24,7 @@ connection and acknowledges every byte itself. So under a cut a connect still co
 never retransmits and never gives up (across a real partition Linux retransmits what is
 unacknowledged and drops the connection after `net.ipv4.tcp_retries2` tries, about 15
 minutes by default). What it shows truly is what the peers' *applications* see: silence,
-then everything at once. Lesson 06b puts it beside a real partition (a link taken down
+then everything at once. Lesson 08 puts it beside a real partition (a link taken down
 between two network namespaces).
 
 The timing decisions (when a chunk of bytes is due, nothing being due while cut) are the

@@ -1,4 +1,4 @@
-"""Lesson 09's exercise check: the right answer passes, each named wrong one is told why."""
+"""Lesson 11's exercise check: the right answer passes, each named wrong one is told why."""
 
 import pytest
 

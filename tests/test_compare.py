@@ -1,4 +1,4 @@
-"""The comparison of lesson 05: its decision flow, its line counts, and a few of its runs."""
+"""The comparison of lesson 06: its decision flow, its line counts, and a few of its runs."""
 
 from itertools import product
 

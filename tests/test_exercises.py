@@ -89,7 +89,7 @@ def test_the_fake_clock_follows_the_queues_rules():
     assert worst_silence(0.1, 0.2) == pytest.approx(0.32)
 
 
-# -- lesson 06 ---------------------------------------------------------------------------
+# -- lesson 07 ---------------------------------------------------------------------------
 RIGHT = {zmq.REQ_RELAXED: 1, zmq.REQ_CORRELATE: 1}
 
 

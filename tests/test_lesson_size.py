@@ -1,13 +1,13 @@
 """A lesson fits a sitting: at most 1,600 words of Markdown and 250 non-blank code lines
-(check cells included), and it is committed without outputs. Lessons 00-04b for now: the
-others are being cut to size in their own issues (widen `LESSONS` as they land)."""
+(check cells included), and it is committed without outputs. Every lesson (the workshop
+notebooks, 90 and up, are a different kind of sitting)."""
 
 from pathlib import Path
 
 import nbformat
 import pytest
 
-LESSONS = sorted((Path(__file__).parent.parent / "notebooks").glob("0[0-4]*.ipynb"))
+LESSONS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-8][0-9]-*.ipynb"))
 MAX_WORDS, MAX_CODE_LINES = 1600, 250
 
 

@@ -1,4 +1,4 @@
-"""What libzmq does for an application, and what it does not: each claim lesson 06 makes,
+"""What libzmq does for an application, and what it does not: each claim lesson 07 makes,
 checked on this stack (pyzmq 27.3, libzmq 4.3.5), so an upgrade that changes one fails here.
 
 Partitions go through `Relay` (a cut keeps every TCP connection open, as a dead link does).
@@ -383,7 +383,7 @@ def test_observed_a_bound_router_does_not_drop_a_cut_connection_for_the_peers_tt
     """Observed on this stack, not what zmq_setsockopt(3) leads one to expect: the PINGs
     carry a TTL of 300 ms, yet the bound ROUTER (no heartbeats of its own) keeps the cut
     connection for 1.5 s, five TTLs. If this fails, libzmq now honours the TTL here: update
-    lesson 06."""
+    lesson 07."""
     router, endpoint = bound_router(ctx, with_heartbeats=False)
     with Relay(endpoint) as relay:
         dealer = ctx.socket(zmq.DEALER)

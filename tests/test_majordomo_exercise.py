@@ -1,4 +1,4 @@
-"""Lesson 07's exercise check accepts the right answers and rejects each named wrong one."""
+"""Lesson 09's exercise check accepts the right answers and rejects each named wrong one."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Lesson 06b's real partition: the relay accepts and acknowledges by itself, a link taken
+"""Lesson 08's real partition: the relay accepts and acknowledges by itself, a link taken
 down between two namespaces does neither; and the lesson's exercise check."""
 
 import time

@@ -1,4 +1,4 @@
-"""Lesson 08's exercise and the Guide's Titanic model."""
+"""Lesson 10's exercise and the Guide's Titanic model."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Lesson 04b's real partition: a namespace joined by a veth link that `cut()` takes down."""
+"""Lesson 05's real partition: a namespace joined by a veth link that `cut()` takes down."""
 
 import subprocess
 

@@ -1,4 +1,4 @@
-"""Lesson 09's exercise: the shortest settle delay after which a client's first request to
+"""Lesson 11's exercise: the shortest settle delay after which a client's first request to
 the backup is never refused, judged on the worst case through `BinaryStarState` itself."""
 
 from __future__ import annotations

@@ -456,7 +456,7 @@ def decide(need_reliability: bool, can_run_broker: bool, workers_come_and_go: bo
 
 CASE = {"need_reliability": True, "can_run_broker": True, "workers_come_and_go": True,
         "need_fast_detection": True}
-"""Lesson 05's exercise: a payment service behind one broker, its workers containers that
+"""Lesson 06's exercise: a payment service behind one broker, its workers containers that
 come and go, and a frozen worker must be found within a second."""
 
 CASE_HINTS = {
@@ -469,7 +469,7 @@ CASE_HINTS = {
 
 
 class WrongChoice(AssertionError):
-    """Lesson 05's exercise: a pattern the case rules out, and why."""
+    """Lesson 06's exercise: a pattern the case rules out, and why."""
 
     def _render_traceback_(self) -> list[str]:  # IPython: the message, without frames
         return [f"WrongChoice: {self}"]
@@ -477,7 +477,7 @@ class WrongChoice(AssertionError):
 
 @waits_for_answer
 def check_pattern_choice(pattern: str) -> str:
-    """Lesson 05's exercise: the pattern for `CASE`, as the article's decision flow gives it."""
+    """Lesson 06's exercise: the pattern for `CASE`, as the article's decision flow gives it."""
     right, reason = decide(**CASE)
     names = ["plain REQ-REP", "Lazy Pirate", "Simple Pirate", "Paranoid Pirate"]
     if pattern not in names:

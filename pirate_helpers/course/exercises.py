@@ -248,14 +248,14 @@ def check_heartbeat_choice(
             f"{pause_s:g} s pause (silent {silence:.3g} s at worst) is survived")
 
 
-# -- lesson 06: one REQ socket that resends ------------------------------------------------
+# -- lesson 07: one REQ socket that resends ------------------------------------------------
 LATE_S = 0.3  # the server's work: its reply comes after the client's timeout
 TIMEOUT_S = 0.1
 
 
 def one_socket_lazy_pirate(options: dict[int, int]) -> bytes:
     """A REQ with `options` sends b"1" to a slow echo server, times out, sends b"2" on the
-    SAME socket and returns the reply it takes for b"2" (lesson 06's exercise)."""
+    SAME socket and returns the reply it takes for b"2" (lesson 07's exercise)."""
     with LazyServer("exercise-server", work_s=LATE_S) as server, zmq.Context() as context:
         context.linger = 0
         req = context.socket(zmq.REQ)
@@ -273,7 +273,7 @@ def one_socket_lazy_pirate(options: dict[int, int]) -> bytes:
 
 @waits_for_answer
 def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
-    """Lesson 06's exercise: the socket options that let one REQ socket time out, resend and
+    """Lesson 07's exercise: the socket options that let one REQ socket time out, resend and
     get the reply to the *new* request. Returns a line of praise, or raises NotYet."""
     if not isinstance(options, dict) or not all(
         isinstance(key, int) and isinstance(value, int) for key, value in options.items()
@@ -298,7 +298,7 @@ def check_one_socket_lazy_pirate(options: dict[int, int]) -> str:
     return "✔ one socket, a timeout, a resend, and the reply to the new request"
 
 
-# -- lesson 04b: when a worker comes back --------------------------------------------------
+# -- lesson 05: when a worker comes back --------------------------------------------------
 class _Extreme(random.Random):
     """An rng that always draws the same number: the earliest (0) or latest (1) jitter."""
 
@@ -325,7 +325,7 @@ def first_reconnect_s(draw: float, heartbeat_s: float = 1.0, liveness: int = 3,
 
 @waits_for_answer
 def check_reconnect_window(earliest_s: float, latest_s: float) -> str:
-    """Lesson 04b: heartbeats every 1 s, liveness 3, reconnect_min 1 s, jitter 0.5; the
+    """Lesson 05: heartbeats every 1 s, liveness 3, reconnect_min 1 s, jitter 0.5; the
     queue dies just after the worker heard it at 0 s. When, at the earliest and at the
     latest, does the worker reconnect? Played on a fake clock through `WorkerLiveness`."""
     earliest, latest = first_reconnect_s(0.0), first_reconnect_s(1.0)

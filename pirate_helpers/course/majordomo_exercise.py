@@ -1,4 +1,4 @@
-"""Lesson 07's exercise: predict what the Majordomo broker decides, checked against it.
+"""Lesson 09's exercise: predict what the Majordomo broker decides, checked against it.
 
 The scenario runs on `BrokerState` with a fake clock, so the answers are the broker's own
 (change the broker and the check follows it), and each classic wrong answer gets its own

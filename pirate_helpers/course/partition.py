@@ -1,4 +1,4 @@
-"""A real network partition for lesson 06b: two Linux network namespaces joined by a veth
+"""A real network partition for lesson 08: two Linux network namespaces joined by a veth
 link that can be taken down, beside the course's `Relay`.
 
 Taking a link down is what a partition is: nothing closes, nothing answers, no byte is
@@ -168,7 +168,7 @@ def _delete(namespaces: list[str]) -> None:
         _alive.discard(namespace)
 
 
-# -- lesson 06b's exercise -------------------------------------------------------------------
+# -- lesson 08's exercise -------------------------------------------------------------------
 STATEMENTS = {
     "a": "a new connect to the far side completes",
     "b": "the kernel sends the request in flight again, and again",
@@ -185,7 +185,7 @@ _HINTS = {
 
 @waits_for_answer
 def check_real_only(letters: set[str]) -> str:
-    """Lesson 06b's exercise: which statements hold across a real partition but never
+    """Lesson 08's exercise: which statements hold across a real partition but never
     through the relay's cut (a set of letters from `STATEMENTS`)."""
     if not isinstance(letters, (set, frozenset, list, tuple)) or not set(letters) <= set(
             STATEMENTS):

@@ -1,4 +1,4 @@
-"""Lesson 09's set-ups: a Binary Star pair in this process, and the split-brain experiment.
+"""Lesson 11's set-ups: a Binary Star pair in this process, and the split-brain experiment.
 
 The experiment cuts the link between the two servers only, while clients can still reach
 both. Where this machine allows (root and iproute2's `ip netns`) it is a real partition:

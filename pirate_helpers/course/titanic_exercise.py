@@ -1,4 +1,4 @@
-"""Lesson 08's exercise: how many times does a stored request run when its worker comes back?
+"""Lesson 10's exercise: how many times does a stored request run when its worker comes back?
 The answers are the models' own (`titanic_guide.copies_executed`), so the check follows the
 code; each classic wrong answer gets its own explanation."""
 

@@ -1,4 +1,4 @@
-"""A real network partition for lesson 04b, beside the relay's imitation of one.
+"""A real network partition for lesson 05, beside the relay's imitation of one.
 
 A Paranoid Pirate worker runs as a process (`pirate paranoid-worker`) in a Linux network
 namespace of its own, joined to this one by a veth link; `cut()` takes the link down. Nothing
