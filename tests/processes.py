@@ -131,3 +131,14 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
+
+
+def poll_until(condition, timeout: float = 5.0) -> bool:
+    """Check `condition` until it holds, with a bound: for counters another thread or
+    process updates with no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import zmq
-from processes import Role, run
+from processes import Role, poll_until, run
 
 from pirate_helpers.binary_star import BinaryStarClient, BinaryStarServer, State
 from pirate_helpers.relay import parse_tcp
@@ -58,7 +58,7 @@ def test_two_primaries_is_a_fatal_error_in_one_line(tmp_path):
     second = Role("binary-star", "--primary", "--publish", f"ipc://{tmp_path}/b",
                   "--subscribe", f"ipc://{tmp_path}/a", "--heartbeat-ms", "50", "--quiet")
     try:
-        assert until(lambda: first.process.poll() is not None
+        assert poll_until(lambda: first.process.poll() is not None
                      or second.process.poll() is not None, timeout=10)
         dead = first if first.process.poll() is not None else second
         assert dead.stop() == 1  # the first to hear the other; the other hears nobody now
@@ -129,14 +129,6 @@ def hostile_pub(tmp_path):
     ctx.destroy()
 
 
-def until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
 
 def test_garbage_on_the_state_socket_never_changes_the_state_nor_counts_as_a_heartbeat(
         hostile_pub):
@@ -147,16 +139,16 @@ def test_garbage_on_the_state_socket_never_changes_the_state_nor_counts_as_a_hea
     backup = BinaryStarServer("backup", primary=False, subscribe=endpoint,
                               heartbeat_interval=0.05)
     with backup:
-        assert until(lambda: pub.send(b"3") or backup.state == State.PASSIVE)
+        assert poll_until(lambda: pub.send(b"3") or backup.state == State.PASSIVE)
         sent = 0
         for _ in range(300):
             pub.send_multipart(rng.choice(GARBAGE) + ([rng.randbytes(3)] if rng.random() < 0.2
                                                        else []))
             sent += 1
             if sent % 20 == 0:  # in batches the server's queue (100 messages) can hold
-                assert until(lambda n=sent: backup.bad_states == n)
+                assert poll_until(lambda n=sent: backup.bad_states == n)
                 pub.send(b"3")
-        assert until(lambda: backup.bad_states == sent)
+        assert poll_until(lambda: backup.bad_states == sent)
         assert backup.state == State.PASSIVE and backup.running
         with BinaryStarClient([backup.endpoint, backup.endpoint], timeout=0.2, settle=0.1,
                               retries=3) as client:
@@ -171,7 +163,7 @@ def test_garbage_on_the_frontend_is_counted_and_the_server_serves_on(hostile_pub
     primary = BinaryStarServer("primary", primary=True, subscribe=endpoint,
                                heartbeat_interval=0.05)
     with primary:
-        assert until(lambda: pub.send(b"2") or primary.state == State.ACTIVE)
+        assert poll_until(lambda: pub.send(b"2") or primary.state == State.ACTIVE)
         ctx = zmq.Context()
         ctx.linger = 0
         try:
@@ -183,7 +175,7 @@ def test_garbage_on_the_frontend_is_counted_and_the_server_serves_on(hostile_pub
                 # libzmq reads bytes without ZMTP's greeting as ZMTP 1.0 frames: what gets
                 # through is a message without an envelope, counted like the others
                 raw.sendall(random.Random(24).randbytes(4096))
-            assert until(lambda: primary.rejected >= 4)
+            assert poll_until(lambda: primary.rejected >= 4)
             with BinaryStarClient([primary.endpoint, primary.endpoint]) as client:
                 assert client.request(b"still here") == [b"still here"]
         finally:

@@ -3,11 +3,10 @@
 import contextlib
 import re
 import socket
-import time
 
 import pytest
 import zmq
-from processes import Role, run
+from processes import Role, poll_until, run
 
 from pirate_helpers import Faults, LazyPirateClient, LazyServer, ParanoidQueue, ParanoidWorker
 from pirate_helpers.lazy import ServerUnavailable
@@ -28,15 +27,6 @@ def other_interface() -> str | None:
     names = [name for _, name in socket.if_nameindex() if name != "lo"]
     return names[0] if names else None
 
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    """Check `condition` until it holds, with a bound (counters a monitor thread updates)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # -- pure parts ---------------------------------------------------------------------------
@@ -142,10 +132,10 @@ def test_no_key_and_a_wrong_key_never_get_a_reply_and_are_counted():
                 with pytest.raises(ServerUnavailable):
                     client.request(b"let me in")
             if join is no_key:  # it may hang up first on CURVE's greeting: closed mid-way
-                assert wait_for(lambda: server.handshake_failures
+                assert poll_until(lambda: server.handshake_failures
                                 + server.closed_before_handshake >= 1)
             else:  # a wrong key is always found by the server: a failed handshake
-                assert wait_for(lambda b=failed_before: server.handshake_failures > b)
+                assert poll_until(lambda b=failed_before: server.handshake_failures > b)
         assert server.received == 0, "a request got past the handshake"
         with LazyPirateClient(server.join_clients, timeout=2) as client:  # the right key works
             assert client.request(b"ok") == [b"ok"]
@@ -210,7 +200,7 @@ def test_allow_admits_only_the_clients_whose_keys_are_in_the_folder(tmp_path):
         with LazyPirateClient(server.join_clients, timeout=0.3, retries=1) as stranger:
             with pytest.raises(ServerUnavailable):
                 stranger.request(b"mallory")
-        assert wait_for(lambda: server.handshake_failures >= 1)
+        assert poll_until(lambda: server.handshake_failures >= 1)
         assert server.received == 1
 
 

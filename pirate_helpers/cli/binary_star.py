@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from ..binary_star import PEER_EXPIRY, BinaryStarClient, BinaryStarServer
@@ -21,14 +20,15 @@ from .common import (
     warn_if_insecure,
 )
 from .options import (
+    add_request_options,
     add_security_options,
     bind_endpoint,
     client_keys,
     count,
     join_token,
+    key_file,
     milliseconds,
     milliseconds_or_zero,
-    name,
     security_from,
 )
 
@@ -82,13 +82,10 @@ def binary_star_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--join", "--connect", dest="join", required=True, action="append",
                         type=join_token, metavar="JOIN",
                         help="a server's clients' join line; give it twice: primary, backup")
-    parser.add_argument("--key-file", metavar="FILE",
+    parser.add_argument("--key-file", type=key_file, metavar="FILE",
                         help="keep this client's CURVE key pair in FILE (default: a fresh "
                         "pair each run)")
-    parser.add_argument("--name", type=name, default=f"client-{os.getpid()}", metavar="NAME",
-                        help="request bodies say who sent them: NAME:1, NAME:2, ...")
-    parser.add_argument("--requests", type=count, default=10, metavar="N",
-                        help="how many requests to send (default 10)")
+    add_request_options(parser)
     parser.add_argument("--timeout-ms", type=milliseconds, default=1000, metavar="MS",
                         help="wait this long for each reply (default 1000, the Guide's)")
     parser.add_argument("--settle-ms", type=milliseconds_or_zero,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 from ..endpoints import LOCAL
@@ -21,6 +20,7 @@ from .common import (
 )
 from .options import (
     add_fault_options,
+    add_request_options,
     add_security_options,
     bind_endpoint,
     client_keys,
@@ -29,7 +29,6 @@ from .options import (
     join_token,
     key_file,
     milliseconds,
-    name,
     security_from,
 )
 
@@ -62,11 +61,7 @@ def client_options(parser: argparse.ArgumentParser) -> None:
                         help="1 sequential (one server at a time, the next after a timeout), "
                         "2 shotgun (every server at once, first reply wins), 3 router (pings, "
                         "the first live server) (default 3)")
-    parser.add_argument("--name", type=name, default=f"client-{os.getpid()}", metavar="NAME",
-                        help="request bodies say who sent them: NAME:1, NAME:2, ... "
-                        "(default: client-PID)")
-    parser.add_argument("--requests", type=count, default=10, metavar="N",
-                        help="how many requests to send (default 10)")
+    add_request_options(parser)
     parser.add_argument("--timeout-ms", type=milliseconds, default=1000, metavar="MS",
                         help="wait this long for each try (default 1000)")
     parser.add_argument("--tries", type=count, default=3, metavar="N",

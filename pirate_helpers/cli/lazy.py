@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -25,6 +24,7 @@ from .common import (
 from .options import (
     add_fault_options,
     add_join_option,
+    add_request_options,
     add_security_options,
     add_work_option,
     bind_endpoint,
@@ -32,7 +32,6 @@ from .options import (
     count,
     faults_from,
     milliseconds,
-    name,
     per_second,
     security_from,
 )
@@ -61,11 +60,7 @@ def lazy_server(args: argparse.Namespace) -> int:
 
 def client_options(parser: argparse.ArgumentParser) -> None:
     add_join_option(parser, "the server's or queue's clients' join line")
-    parser.add_argument("--name", type=name, default=f"client-{os.getpid()}", metavar="NAME",
-                        help="request bodies say who sent them: NAME:1, NAME:2, ... "
-                        "(default: client-PID)")
-    parser.add_argument("--requests", type=count, default=10, metavar="N",
-                        help="how many requests to send (default 10)")
+    add_request_options(parser)
     parser.add_argument("--timeout-ms", type=milliseconds, default=2500, metavar="MS",
                         help="wait this long for each reply (default 2500)")
     parser.add_argument("--retries", type=count, default=3, metavar="N",

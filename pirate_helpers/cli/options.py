@@ -270,6 +270,15 @@ def faults_from(args: argparse.Namespace) -> Faults:
     )
 
 
+def add_request_options(parser: argparse.ArgumentParser) -> None:
+    """`--name` and `--requests`, the same for every client that sends numbered requests."""
+    parser.add_argument("--name", type=name, default=f"client-{os.getpid()}", metavar="NAME",
+                        help="request bodies say who sent them: NAME:1, NAME:2, ... "
+                        "(default: client-PID)")
+    parser.add_argument("--requests", type=count, default=10, metavar="N",
+                        help="how many requests to send (default 10)")
+
+
 def add_work_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-ms", type=milliseconds_or_zero, default=0.0, metavar="MS",
                         help="time spent on each request")
