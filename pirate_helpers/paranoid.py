@@ -122,6 +122,7 @@ class QueueState:
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
         self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
         self.frozen_until = 0.0  # the whole queue frozen on purpose until then
+        self.backlog_until = 0.0  # heartbeats read before then were held up by our own stall
         self.ignored = 0
         self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
@@ -187,8 +188,10 @@ class QueueState:
         worker.expires_at = now + self.silence_limit  # any message proves it is alive
         worker.last_heard = now
         if message == HEARTBEAT_MESSAGE:
-            if worker.request is not None:  # a worker may block while it works (the
-                worker.last_heartbeat = None  # Guide's ppworker): busy gaps say nothing
+            # a worker may block while it works (the Guide's ppworker), and what piled up
+            # while this queue stalled arrives all at once: neither gap shows its interval
+            if worker.request is not None or now < self.backlog_until:
+                worker.last_heartbeat = None
                 return
             last = worker.last_heartbeat
             if last is not None and (gap := now - last) > BUNCHED * self.heartbeat_interval:
@@ -216,6 +219,8 @@ class QueueState:
         """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
         if now < self._check_at or now < self.frozen_until:
             return
+        if now - self.heartbeat_at > self.heartbeat_interval:  # we stalled (a busy machine)
+            self.backlog_until = now + self.heartbeat_interval
         for worker in [w for w in self.workers.values() if w.expires_at <= now]:
             del self.workers[worker.identity]
             self.purged.append(worker.identity)
@@ -263,13 +268,15 @@ class QueueState:
     def thaw(self, now: float) -> None:
         """The freeze is over. The silence was the queue's own doing, so no worker is
         blamed for it: each gets a full `silence_limit` to be heard again (the ones that
-        backed off say READY once they are back)."""
+        backed off say READY once they are back), and the heartbeats that piled up
+        meanwhile, read all at once, say nothing of anyone's interval."""
         self.frozen_until = 0.0
         for worker in self.workers.values():
             worker.expires_at = max(worker.expires_at, now + self.silence_limit)
-            worker.last_heartbeat = None
+            worker.last_heartbeat = worker.heartbeat_gap = None
             worker.short_gaps = 0
         self.heartbeat_at = self._check_at = now
+        self.backlog_until = now + self.heartbeat_interval  # what piled up says nothing
         self.notes.append(("thaw", "queue running again"))
 
     def worker_unreachable(self, identity: bytes, now: float) -> None:

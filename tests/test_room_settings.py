@@ -100,6 +100,45 @@ def test_state_heartbeats_bunched_by_a_stalled_link_are_no_mismatch(liveness, st
     assert "mismatch" not in kinds(state) and w in state.workers
 
 
+@given(st.sampled_from(["freeze", "stall"]), st.integers(min_value=2, max_value=5),
+       st.floats(min_value=0.0, max_value=0.3))
+def test_state_heartbeats_piled_up_while_the_queue_stalled_are_no_mismatch(how, piled, spread):
+    """The queue itself stops reading (a freeze typed by the instructor, or a machine too busy
+    to run it): the heartbeats sent meanwhile arrive together once it runs again, then the
+    worker, which gave the queue up, says READY. Seen in CI: a freeze, three heartbeats 65 ms
+    apart, a READY, and an equal worker called faster."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("w")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    for now in (1.0, 2.0):
+        state.on_worker_message([w, PPP_HEARTBEAT], now)
+        state.tick(now)
+    if how == "freeze":
+        state.freeze(5.0, now=2.5)
+        state.thaw(7.5)
+    now = 7.5
+    state.tick(now)
+    for k in range(piled):
+        state.on_worker_message([w, PPP_HEARTBEAT], now + k * spread)
+    state.on_worker_message([w, PPP_READY], now + piled * spread)
+    assert "mismatch" not in kinds(state), state.notes
+    assert ("reconnect" if how == "freeze" else "purge") in kinds(state), state.notes
+
+
+def test_state_a_faster_worker_is_still_named_after_the_queue_stalled():
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("hasty")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    state.tick(3.0)  # late by two intervals: what arrives within one more was held up
+    now = 4.0
+    for _ in range(3):  # READY, two heartbeats 0.1 s apart, gives up, READY again...
+        state.on_worker_message([w, PPP_READY], now)
+        state.on_worker_message([w, PPP_HEARTBEAT], now + 0.1)
+        state.on_worker_message([w, PPP_HEARTBEAT], now + 0.2)
+        now += 0.5
+    assert kinds(state).count("mismatch") == 1, state.notes
+
+
 def test_state_a_frozen_queue_sends_nothing_and_blames_no_worker_after():
     state = QueueState(heartbeat_interval=1.0, liveness=3)
     a, b = wire_identity("a"), wire_identity("b")
