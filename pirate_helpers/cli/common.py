@@ -49,7 +49,8 @@ RATE_LIMITED = frozenset({
     "reject", "unreachable", "handshake-failed", "connect-only",  # junk, strangers, scans
     "join", "duplicate", "ready", "leave", "purge", "requeue", "mismatch",  # workers come, go
     "expire",  # requests for a service nobody offers
-    "refused", "connection", "closed",  # the relay's connections
+    "refused", "connection", "closed", "backpressure",  # the relay's connections
+    "accept-failed",  # out of file descriptors
 })
 """Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
 a few lines, then a summary with exact counts."""
