@@ -412,7 +412,11 @@ class FreelanceClient(Actor):
             raise RuntimeError(f"{self.name} is not started (use `with` or .start())")
         self._requests += 1
         tag = str(self._requests).encode()  # an interrupted request's answer is skipped
-        self._caller.send_multipart([tag, *frames])
+        try:  # the agent reads each request at once: a full pipe means it is gone
+            self._caller.send_multipart([tag, *frames], zmq.NOBLOCK)
+        except zmq.Again:
+            self.stop()  # re-raises the agent's error, if that is why
+            raise RuntimeError(f"{self.name}'s agent is not taking requests") from None
         settings = self.settings
         deadline = time.monotonic() + settings["timeout"] * settings["tries"] + 1.0
         while True:
