@@ -153,6 +153,7 @@ class BinaryStarServer(Actor):
     def setup(self) -> None:
         self.security.start(self.context, self.cleanups)
         self.frontend = self.socket(zmq.ROUTER)
+        self.frontend.router_mandatory = 1  # a reply a client cannot take raises: counted
         self.watch = ConnectionWatch(self.monitor, self.frontend, self.trace, self.name)
         self.endpoint = self.security.bind(self.frontend, self.endpoint, pause=self.pause)
         self.statepub = self.socket(zmq.PUB)
@@ -215,8 +216,13 @@ class BinaryStarServer(Actor):
             return
         try:
             self.frontend.send_multipart(message, zmq.NOBLOCK)
-        except zmq.Again:  # the client's queue is full: it will ask again
+        except zmq.ZMQError as error:  # the client's queue is full, or it is gone: it
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):  # will ask again
+                raise
             self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "drop", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
             return
         self.served += 1
         self.trace.add(self.name, "reply", body)

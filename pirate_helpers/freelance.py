@@ -245,7 +245,7 @@ class FreelanceServer(Actor):
         super().__init__(name, trace)
         self.endpoint = bind
         self.faults, self.security = faults, security
-        self.received = self.answered = self.pongs = self.rejected = 0
+        self.received = self.answered = self.pongs = self.rejected = self.unsent = 0
         self.frozen_until = 0.0
         self.watch: ConnectionWatch | None = None
 
@@ -260,6 +260,7 @@ class FreelanceServer(Actor):
 
     def setup(self) -> None:
         self.router = self.socket(zmq.ROUTER)
+        self.router.router_mandatory = 1  # a reply a client cannot take raises: counted
         self.security.start(self.context, self.cleanups)
         self.watch = ConnectionWatch(self.monitor, self.router, self.trace, self.name)
         if self.endpoint.rsplit(":", 1)[-1] in ("*", "0"):  # a port the OS picks
@@ -309,10 +310,16 @@ class FreelanceServer(Actor):
         return True
 
     def _send(self, message: list[bytes]) -> None:
-        try:  # never blocks: a ROUTER drops a message for a peer that is gone or full
+        """Never blocks: a reply to a client that is gone or not reading is counted."""
+        try:
             self.router.send_multipart(message, zmq.NOBLOCK)
-        except zmq.Again:
-            pass
+        except zmq.ZMQError as error:
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
+                raise
+            self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "drop", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
 
 
 # -- the client ------------------------------------------------------------------------------

@@ -57,3 +57,57 @@ def test_a_role_whose_peer_stops_taking_messages_counts_drops_and_stops(name, ho
         assert role.stop(timeout=2) == 0, role.stderr[-2000:]
         assert time.monotonic() - started < 2
     assert "Traceback" not in role.stderr
+
+
+SERVERS = {
+    "lazy-server": [],
+    "freelance-server": [],
+    "binary-star": ["--primary", "--heartbeat-ms", "100", "--publish", "tcp://127.0.0.1:*",
+                    "--subscribe", "tcp://127.0.0.1:9"],  # no peer: serves after 2 heartbeats
+}
+
+
+def answered(ctx, endpoint, within_s=10.0):
+    """A request on fresh REQs until one is answered, with a bound."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        req = ctx.socket(zmq.REQ)
+        req.linger, req.rcvtimeo = 0, 500
+        req.connect(endpoint)
+        req.send(b"hello")
+        try:
+            if req.recv() == b"hello":
+                return True
+        except zmq.Again:
+            pass
+        finally:
+            req.close()
+    return False
+
+
+@pytest.mark.parametrize("name", list(SERVERS))
+def test_a_server_whose_client_stops_reading_counts_unsent_replies_and_serves_on(name):
+    ctx = zmq.Context()
+    ctx.linger = 0
+    try:
+        with Role(name, *SERVERS[name]) as role:
+            endpoint = role.expect(r"(?:listening on|join \(clients\):) (tcp://\S+)").group(1)
+            assert answered(ctx, endpoint)
+            greedy = ctx.socket(zmq.DEALER)  # asks and asks, and never reads a reply
+            greedy.sndhwm = 0
+            greedy.connect(endpoint)
+            body = b"x" * 100_000
+            deadline = time.monotonic() + 20
+            sent = 0
+            while not role.newest(r"drop\s+a client is not taking replies \((\d+) unsent\)"):
+                assert time.monotonic() < deadline, f"no unsent reply after {sent} requests"
+                if greedy.poll(10, zmq.POLLOUT):
+                    greedy.send_multipart([b"", body], zmq.NOBLOCK)
+                    sent += 1
+            assert answered(ctx, endpoint), "another client is served meanwhile"
+            started = time.monotonic()
+            assert role.stop(timeout=2) in (0,), role.stderr[-2000:]
+            assert time.monotonic() - started < 2
+        assert "Traceback" not in role.stderr
+    finally:
+        ctx.destroy(linger=0)
