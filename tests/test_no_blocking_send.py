@@ -85,13 +85,20 @@ def answered(ctx, endpoint, within_s=10.0):
     return False
 
 
-@pytest.mark.parametrize("name", list(SERVERS))
+QUEUES = {"simple-queue": "simple-worker", "paranoid-queue": "paranoid-worker"}
+
+
+@pytest.mark.parametrize("name", list(SERVERS) + list(QUEUES))
 def test_a_server_whose_client_stops_reading_counts_unsent_replies_and_serves_on(name):
     ctx = zmq.Context()
     ctx.linger = 0
+    worker = None
     try:
-        with Role(name, *SERVERS[name]) as role:
+        with Role(name, *SERVERS.get(name, [])) as role:
             endpoint = role.expect(r"(?:listening on|join \(clients\):) (tcp://\S+)").group(1)
+            if name in QUEUES:
+                workers = role.expect(r"join \(workers\): (tcp://\S+)").group(1)
+                worker = Role(QUEUES[name], "--connect", workers, "--quiet")
             assert answered(ctx, endpoint)
             greedy = ctx.socket(zmq.DEALER)  # asks and asks, and never reads a reply
             greedy.sndhwm = 0
@@ -110,4 +117,6 @@ def test_a_server_whose_client_stops_reading_counts_unsent_replies_and_serves_on
             assert time.monotonic() - started < 2
         assert "Traceback" not in role.stderr
     finally:
+        if worker is not None:
+            worker.stop()
         ctx.destroy(linger=0)
