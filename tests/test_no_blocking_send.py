@@ -120,3 +120,40 @@ def test_a_server_whose_client_stops_reading_counts_unsent_replies_and_serves_on
         if worker is not None:
             worker.stop()
         ctx.destroy(linger=0)
+
+
+def test_the_broker_counts_replies_a_client_does_not_take_and_serves_on():
+    """The broker's ROUTER is ROUTER_MANDATORY already: a full client queue is counted as
+    unreachable, and the reply is lost (the client's retry asks again)."""
+    ctx = zmq.Context()
+    ctx.linger = 0
+    try:
+        with Role("majordomo-broker", "--quiet") as broker:
+            endpoint = broker.endpoint()
+            with Role("majordomo-worker", "--connect", endpoint, "--service", "echo",
+                      "--quiet"):
+                asked = ctx.socket(zmq.DEALER)
+                asked.linger, asked.rcvtimeo = 0, 10000
+                asked.connect(endpoint)
+                asked.send_multipart([b"", b"MDPC01", b"echo", b"hello"])
+                assert asked.recv_multipart()[-1] == b"hello"
+                greedy = ctx.socket(zmq.DEALER)
+                greedy.sndhwm = 0
+                greedy.connect(endpoint)
+                deadline, sent = time.monotonic() + 20, 0
+                while not broker.newest(r"unreachable\s+client"):
+                    assert time.monotonic() < deadline, f"nothing unsent after {sent} requests"
+                    if greedy.poll(10, zmq.POLLOUT):
+                        greedy.send_multipart([b"", b"MDPC01", b"echo", b"x" * 100_000],
+                                              zmq.NOBLOCK)
+                        sent += 1
+                asked.send_multipart([b"", b"MDPC01", b"echo", b"again"])
+                deadline = time.monotonic() + 10
+                while (reply := asked.recv_multipart())[-1] != b"again":
+                    assert time.monotonic() < deadline, f"served meanwhile? {reply[-1][:20]}"
+            started = time.monotonic()
+            assert broker.stop(timeout=2) == 0, broker.stderr[-2000:]
+            assert time.monotonic() - started < 2
+        assert "Traceback" not in broker.stderr
+    finally:
+        ctx.destroy(linger=0)
