@@ -37,7 +37,7 @@ def unavailable() -> str | None:
     """Why namespaces cannot be made here, in one line; None when they can (tried once)."""
     reason = _missing()
     if reason is None:
-        probe = unique_name("probe")
+        probe = f"{unique_prefix()}probe"
         try:
             ip(None, "netns", "add", probe)
         except RuntimeError as error:
@@ -57,9 +57,9 @@ def _missing() -> str | None:
     return None
 
 
-def unique_name(host: str) -> str:
-    """A namespace name no other process and no other call in this one uses."""
-    return f"pp{os.getpid()}n{next(_numbers)}{host}"
+def unique_prefix() -> str:
+    """The start of names that no other process and no other call in this one uses."""
+    return f"pp{os.getpid()}n{next(_numbers)}"
 
 
 def command(namespace: str | None, *argv: str) -> list[str]:
@@ -165,21 +165,21 @@ def network(hosts: Iterable[str], links: Iterable[tuple[str | None, str, str | N
     if reason:
         raise Unavailable(reason)
     remove_left_overs()
-    number = next(_numbers)
-    net = Network({host: f"pp{os.getpid()}n{number}{host}" for host in hosts})
+    prefix = unique_prefix()
+    net = Network({host: f"{prefix}{host}" for host in hosts})
     made: list[str] = []
     try:
         for namespace in net.namespaces.values():
+            _alive.add(namespace)  # before it exists: an interrupt cannot leave it behind
+            made.append(namespace)
             try:
                 ip(None, "netns", "add", namespace)
             except RuntimeError as error:
                 raise Unavailable(str(error)) from None
-            _alive.add(namespace)
-            made.append(namespace)
             ip(namespace, "link", "set", "lo", "up")
         for index, (left, left_address, right, right_address) in enumerate(links):
             # an end here needs a name unique on this machine; inside a namespace, v<i>a/b
-            devices = tuple(f"v{index}{side}" if host else f"pp{os.getpid()}n{number}v{index}"
+            devices = tuple(f"v{index}{side}" if host else f"{prefix}v{index}"
                             for host, side in ((left, "a"), (right, "b")))
             link = Link((left, right), devices, (left_address, right_address))
             where = [("netns", net.namespace(host)) if host else () for host in link.hosts]
@@ -198,24 +198,13 @@ def network(hosts: Iterable[str], links: Iterable[tuple[str | None, str, str | N
         _delete(made)
 
 
-def remove_left_overs() -> list[str]:
+def remove_left_overs() -> None:
     """Delete the namespaces of runs that were killed (named by a pid that no longer runs)."""
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                             timeout=10).stdout
     dead = [name for name in (line.split()[0] for line in listed.splitlines() if line.strip())
-            if (match := OURS.match(name)) and not _running(int(match.group(1)))]
+            if (match := OURS.match(name)) and not os.path.exists(f"/proc/{match[1]}")]
     _delete(dead)
-    return dead
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register

@@ -29,9 +29,9 @@ def available():
 
 
 def test_names_are_unique_and_carry_the_pid():
-    names = {netns.unique_name("x") for _ in range(100)}
+    names = {f"{netns.unique_prefix()}x" for _ in range(100)}
     assert len(names) == 100
-    assert all(netns.OURS.match(name).group(1) == str(os.getpid()) for name in names)
+    assert all(netns.OURS.match(name)[1] == str(os.getpid()) for name in names)
 
 
 def test_without_ip_it_says_why_in_one_line(monkeypatch, tmp_path):
@@ -87,12 +87,16 @@ def test_a_cut_link_leaves_a_connect_unanswered_and_a_heal_restores_it(available
 
 
 def test_interpreter_exit_deletes_what_was_not_closed(available):
-    code = ("from pirate_helpers import netns\n"
-            "net = netns.network(['a']).__enter__()\n"
-            "print(net.namespaces['a'], flush=True)\n")
+    code = ("import subprocess\n"
+            "from pirate_helpers import netns\n"
+            "made = netns.network(['a'])\n"
+            "name = made.__enter__().namespaces['a']\n"
+            "listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True)\n"
+            "print(name, name in listed.stdout, flush=True)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30, check=True)
-    assert done.stdout.strip().startswith("pp") and done.stdout.strip() not in listed()
+    name, existed = done.stdout.split()
+    assert existed == "True" and name not in listed()
 
 
 def test_a_killed_runs_namespaces_are_deleted_by_the_next(available):
@@ -106,3 +110,9 @@ def test_a_killed_runs_namespaces_are_deleted_by_the_next(available):
             assert net.namespaces["a"] in listed(), "a live process's namespace stays"
     finally:
         subprocess.run(["ip", "netns", "del", left_over], capture_output=True, timeout=10)
+
+
+def test_the_exit_handler_deletes_what_is_still_open(available):
+    with netns.network(["a"]) as net:
+        netns._delete_left_over()  # what atexit runs, should the block never end
+        assert net.namespaces["a"] not in listed()
