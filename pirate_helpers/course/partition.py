@@ -4,8 +4,8 @@ link that can be taken down, beside the course's `Relay`.
 Taking a link down is what a partition is: nothing closes, nothing answers, no byte is
 acknowledged, so a connect never completes and the kernel retransmits what is in flight
 until it gives up. The relay cannot show either: it accepts connections and acknowledges
-bytes itself. The hosts are `pirate_helpers.netns`'s; `Unavailable` says why they cannot
-be made where they cannot.
+bytes itself. The hosts come from `pirate_helpers.netns`; where they cannot be made,
+`Unavailable` says why in one line.
 
 Code runs "on a host" through `Link.run(host, function)`: a fresh thread joins that host's
 namespace and calls `function` there. A zmq.Context whose first socket is made there starts
