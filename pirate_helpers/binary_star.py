@@ -221,7 +221,7 @@ class BinaryStarServer(Actor):
                 raise
             self.unsent += 1
             if self.unsent % 10 == 1:
-                self.trace.add(self.name, "drop", f"a client is not taking replies "
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
                                f"({self.unsent} unsent)")
             return
         self.served += 1

@@ -318,7 +318,7 @@ class FreelanceServer(Actor):
                 raise
             self.unsent += 1
             if self.unsent % 10 == 1:
-                self.trace.add(self.name, "drop", f"a client is not taking replies "
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
                                f"({self.unsent} unsent)")
 
 

@@ -129,14 +129,13 @@ class StrictEcho(Actor):
             except zmq.ZMQError as error:
                 if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
                     raise
-                self.answered -= 1
-                if self.strict.type == zmq.ROUTER:  # a client not reading, or gone: it retries
-                    self.unsent += 1
+                if self.strict.type == zmq.ROUTER:  # answered, but a client not reading or
+                    self.unsent += 1  # gone cannot take it (it retries): counted apart
                     if self.unsent % 10 == 1:
-                        self.trace.add(self.name, "drop", f"a client is not taking replies "
+                        self.trace.add(self.name, "unsent", f"a client is not taking replies "
                                        f"({self.unsent} unsent)")
                     continue
-                # a REQ whose connection is gone would block here for good
+                self.answered -= 1  # a REQ whose connection is gone would block here for good
                 self.trace.add(self.name, "reconnect", "connection gone before the reply; "
                                "READY again on a fresh socket")
                 self.renew()

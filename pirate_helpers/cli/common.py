@@ -51,6 +51,7 @@ RATE_LIMITED = frozenset({
     "expire",  # requests for a service nobody offers
     "refused", "connection", "closed", "backpressure",  # the relay's connections
     "accept-failed",  # out of file descriptors
+    "unsent",  # replies to clients that stopped reading
 })
 """Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
 a few lines, then a summary with exact counts."""
