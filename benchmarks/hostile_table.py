@@ -352,8 +352,9 @@ def relay_emfile(connections: int = 600) -> str:
         status = relay.stop()
         server.stop()
     lines = [line for line in relay.all_lines() if re.search("descriptor|EMFILE|refus", line)]
-    return (f"{len(opened)} connected; relay {'running' if alive else 'exited'}, then "
-            f"{answered} of 1 request carried; exit {status} on SIGTERM"
+    ended = "still serving, exit" if alive else "it had exited, status"
+    return (f"{len(opened)} connected, then {answered} of 1 request carried; {ended} "
+            f"{status}"
             + (f"; says: {lines[0].strip()[:80]}" if lines else ""))
 
 
