@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from guide_peers import PEERS, Missing, Namespace, build  # noqa: E402
+
+from pirate_helpers import netns  # noqa: E402
 
 C_PROGRAMS = ("mdbroker", "ppqueue", "mdworker", "ppworker_nofault", "mdpload")
 PIRATE = [sys.executable, "-m", "pirate_helpers"]
@@ -115,8 +116,8 @@ def main() -> int:
     try:
         if len(os.sched_getaffinity(0)) < 2:
             raise Missing("needs 2 cores: the broker on one, workers and load on the other")
-        if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
-            raise Missing("needs root and iproute2 (`ip netns`, `ss`) for private namespaces")
+        if reason := netns.unavailable():
+            raise Missing(f"private namespaces: {reason}")
         binaries = build(C_PROGRAMS, args.peers)
     except Missing as missing:
         print(f"guide benchmark skipped: {missing}")

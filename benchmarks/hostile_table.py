@@ -36,7 +36,7 @@ import test_routing_ids as routing  # noqa: E402
 from guide_peers import Missing, Namespace, build  # noqa: E402
 from processes import LAUNCH, Role  # noqa: E402
 
-from pirate_helpers import ServerUnavailable  # noqa: E402
+from pirate_helpers import ServerUnavailable, netns  # noqa: E402
 from pirate_helpers.majordomo import MajordomoClient  # noqa: E402
 from pirate_helpers.majordomo.protocol import MDPC  # noqa: E402
 
@@ -419,9 +419,8 @@ def mdclient2_run(binaries: Path, *setting: str) -> tuple[int, float]:
                                        stdout=subprocess.DEVNULL) for _ in range(2)]
             namespace.wait_for_connections(5555, 2)
             began = time.monotonic()
-            client = subprocess.run(["ip", "netns", "exec", namespace.name,
-                                     str(binaries / "mdclient2")], capture_output=True,
-                                    text=True, timeout=600)
+            client = subprocess.run(netns.command(namespace.name, str(binaries / "mdclient2")),
+                                    capture_output=True, text=True, timeout=600)
             took = time.monotonic() - began
         finally:
             for worker in workers:

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pirate_helpers import netns
+
 PEERS = Path("/work/shared/guide-peers")
 
 
@@ -72,37 +74,32 @@ def build(programs: tuple[str, ...], peers: Path = PEERS,
 
 
 class Namespace:
-    """A private network namespace (loopback up) named after this process, so the Guide's
-    fixed ports collide with nothing else on the machine; removed on exit."""
+    """A private network namespace (`pirate_helpers.netns`, loopback up), so the Guide's
+    fixed ports collide with nothing else on the machine; removed on exit. `tag` ends its
+    name (netns makes the rest unique)."""
 
     def __init__(self, tag: str | int) -> None:
-        self.name = f"pg{os.getpid()}x{tag}"
+        self._network = netns.network([f"g{tag}"])
 
     def __enter__(self) -> Namespace:
-        if os.geteuid() != 0 or shutil.which("ip") is None:
-            raise Missing("needs root and iproute2's `ip netns` for a private namespace")
-        made = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
-        if made.returncode:
-            raise Missing(f"cannot make a network namespace: {made.stderr.strip()}")
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+        try:
+            self.name = next(iter(self._network.__enter__().namespaces.values()))
+        except netns.Unavailable as why:
+            raise Missing(f"cannot make a network namespace: {why}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        self._network.__exit__(*exc)
 
     def start(self, command: list[str], core: int | None = None,
               **kwargs) -> subprocess.Popen:
         """Run `command` inside the namespace (pinned to `core` if given)."""
         pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
-        return subprocess.Popen(["ip", "netns", "exec", self.name, *command],
-                                preexec_fn=pin, **kwargs)
+        return subprocess.Popen(netns.command(self.name, *command), preexec_fn=pin, **kwargs)
 
     def connections(self, port: int) -> int:
         """Established TCP connections to `port` inside the namespace."""
-        listed = subprocess.run(["ip", "netns", "exec", self.name, "ss", "-Htn", "state",
-                                 "established", f"( sport = :{port} )"],
-                                capture_output=True, text=True, check=True)
-        return len(listed.stdout.splitlines())
+        return netns.tcp_count(self.name, "established", f"( sport = :{port} )")
 
     def wait_for_connections(self, port: int, count: int, timeout: float = 15,
                              alive: subprocess.Popen | None = None) -> bool:

@@ -14,6 +14,8 @@ import pytest
 from guide_peers import Missing, Namespace, build
 from processes import Role
 
+from pirate_helpers import netns
+
 BROKER = "tcp://127.0.0.1:5555"  # the Guide's broker, or a queue's clients
 BACKEND = "tcp://127.0.0.1:5556"  # a Guide queue's workers
 SCALED = 10_000  # mdclient2's 100,000 requests, scaled down for `make test`
@@ -94,9 +96,8 @@ def test_the_guides_async_client_through_our_broker(binaries, namespace, setting
         assert broker.endpoint() == BROKER
         workers = started(namespace, *[[str(binaries / "mdworker")]] * 2)
         assert namespace.wait_for_connections(5555, 2)
-        client = subprocess.run(["ip", "netns", "exec", namespace.name,
-                                 str(binaries / MDCLIENT2)], capture_output=True, text=True,
-                                timeout=300)
+        client = subprocess.run(netns.command(namespace.name, str(binaries / MDCLIENT2)),
+                                capture_output=True, text=True, timeout=300)
         replies = int(re.fullmatch(r"(\d+) replies received", client.stdout.strip())[1])
     finally:
         stop(workers)
