@@ -544,11 +544,11 @@ class ParanoidQueue(TwoSidedQueue):
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
         events = self.watch_events
-        both, workers_only = (frontend, backend, *events), (backend, *events)
+        both, workers_only = (frontend, backend), (backend,)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             polled = both if state.accepting else workers_only
-            readable = self.poll(polled, timeout)
+            readable = self.poll(polled, timeout, side=events)
             now = time.monotonic()
             self.read_watches(readable)
             # per socket, True: a message waits; False: none did; None: read since, so ask
