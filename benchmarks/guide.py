@@ -69,7 +69,8 @@ TRACED = [
                                            "--backend", "tcp://127.0.0.1:5556")),
 ]
 RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.py"),
-          ("ours paranoid", "C ppqueue"), ("ours majordomo traced", "ours majordomo"),
+          ("ours paranoid", "C ppqueue"), ("Python mdbroker.py", "C mdbroker"),
+          ("ours majordomo traced", "ours majordomo"),
           ("ours paranoid traced", "ours paranoid"),
           ("before majordomo", "C mdbroker"), ("before majordomo", "Python mdbroker.py"),
           ("before paranoid", "C ppqueue"), ("ours majordomo", "before majordomo"),
