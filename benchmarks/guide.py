@@ -2,7 +2,7 @@
 Guide's own C workers and a C load generator: the broker is the only thing that differs.
 
     .venv/bin/python benchmarks/guide.py [--seconds 2] [--rounds 3] [--in-flight 64 1]
-                                         [--workers 2 8] [--traced]
+                                         [--workers 2 8] [--traced] [--baseline REV]
 
 Builds the Guide's peers from `/work/shared/guide-peers` (or `--peers DIR`) into a cache
 folder with the README's build line, then for each setting (requests in flight x workers)
@@ -17,16 +17,21 @@ its own (made and removed here: root and iproute2 needed), where nothing else li
 Ratios are taken within a round (the brokers ran one after another, under the same load from
 whatever else shares the machine) and reported as the median and the range over rounds.
 `--traced` adds our brokers without `--quiet` (a line per message, to /dev/null): the cost of
-tracing.
+tracing. `--baseline REV` adds our brokers as they were at git revision REV (its
+`pirate_helpers` extracted to a temporary folder and put first on PYTHONPATH), in the same
+turns: a change's before and after from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +50,7 @@ class Broker:
     name: str
     protocol: str  # "mdp" (Majordomo: workers at 5555) or "ppp" (queue: workers at 5556)
     command: tuple[str, ...]  # with {bin} and {peers} to fill in
+    python_path: str | None = None  # our package from another revision (`--baseline`)
 
 
 BROKERS = [
@@ -65,8 +71,24 @@ TRACED = [
                                            "--backend", "tcp://127.0.0.1:5556")),
 ]
 RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.py"),
-          ("ours paranoid", "C ppqueue"), ("ours majordomo traced", "ours majordomo"),
-          ("ours paranoid traced", "ours paranoid")]
+          ("ours paranoid", "C ppqueue"), ("Python mdbroker.py", "C mdbroker"),
+          ("ours majordomo traced", "ours majordomo"),
+          ("ours paranoid traced", "ours paranoid"),
+          ("before majordomo", "C mdbroker"), ("before majordomo", "Python mdbroker.py"),
+          ("before paranoid", "C ppqueue"), ("ours majordomo", "before majordomo"),
+          ("ours paranoid", "before paranoid")]
+
+
+def baseline(revision: str, into: Path) -> list[Broker]:
+    """Our two brokers as they were at `revision`, run from a copy of its package."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "-C", str(root), "archive", revision, "pirate_helpers"],
+                             capture_output=True)
+    if archive.returncode:
+        raise Missing(f"git archive {revision}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return [Broker(ours.name.replace("ours", "before"), ours.protocol, ours.command, str(into))
+            for ours in BROKERS if ours.name.startswith("ours")]
 
 
 def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: int,
@@ -76,8 +98,10 @@ def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: i
     worker = str(binaries / ("mdworker" if broker.protocol == "mdp" else "ppworker_nofault"))
     worker_port = 5555 if broker.protocol == "mdp" else 5556
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    env = None if broker.python_path is None else {**os.environ,
+                                                     "PYTHONPATH": broker.python_path}
     with Namespace(run) as namespace:
-        started = [namespace.start(command, BROKER_CORE, **quiet)]
+        started = [namespace.start(command, BROKER_CORE, env=env, **quiet)]
         try:
             started += [namespace.start([worker], OTHER_CORE, **quiet) for _ in range(workers)]
             if not namespace.wait_for_connections(worker_port, workers, alive=started[0]):
@@ -108,12 +132,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 8])
     parser.add_argument("--traced", action="store_true", help="also our brokers, tracing")
     parser.add_argument("--only", nargs="+", metavar="BROKER", help="a subset, by name")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also our brokers as they were at this git revision")
     parser.add_argument("--peers", type=Path, default=PEERS)
     args = parser.parse_args()
     brokers = BROKERS + (TRACED if args.traced else [])
-    if args.only:
-        brokers = [b for b in brokers if b.name in args.only]
     try:
+        if args.baseline:
+            before = tempfile.mkdtemp(prefix="pirate-before-")
+            atexit.register(shutil.rmtree, before, True)
+            brokers += baseline(args.baseline, Path(before))
+        if args.only:
+            brokers = [b for b in brokers if b.name in args.only]
         if len(os.sched_getaffinity(0)) < 2:
             raise Missing("needs 2 cores: the broker on one, workers and load on the other")
         if reason := netns.unavailable():

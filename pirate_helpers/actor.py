@@ -16,6 +16,7 @@ import atexit
 import itertools
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable
 
@@ -27,6 +28,9 @@ from .trace import Trace
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
 MAX_POLL_MS = 2**31 - 1  # zmq_poll takes a long, a C int on some platforms
+BUSY_S = 0.005
+"""While messages keep coming, how often a busy loop still looks at its monitor sockets and
+at `stop()` (see `Actor.poll`)."""
 _STOP = b"$STOP"
 _numbers = itertools.count(1)
 
@@ -61,7 +65,8 @@ class Actor:
         self._pipe: zmq.Socket | None = None
         self._thread_pipe: zmq.Socket | None = None
         self._sockets: list[zmq.Socket] = []
-        self._pollers: dict[tuple[zmq.Socket, ...], zmq.Poller] = {}
+        self._pollers: dict[tuple[bool | zmq.Socket, ...], zmq.Poller] = {}  # (pipe?, *sockets)
+        self._busy_until = 0.0  # `poll` with `side`: until then, only the message sockets
         self.cleanups: list[Callable[[], None]] = []  # run in the thread after its sockets close
         self._monitored: set[zmq.Socket] = set()
         self.changes = threading.Condition()
@@ -210,21 +215,43 @@ class Actor:
         (`poll` takes those too) that the actor opened and closes itself."""
         self._pollers = {key: p for key, p in self._pollers.items() if sock not in key}
 
-    def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None) -> set[zmq.Socket]:
+    def poll(self, sockets: Iterable[zmq.Socket], timeout: float | None,
+             side: Iterable[zmq.Socket] | None = None) -> set[zmq.Socket]:
         """The sockets that are readable within `timeout` s (None: no limit); maybe none.
 
-        Raises ActorStopped as soon as `stop()` is called.
+        Raises ActorStopped as soon as `stop()` is called. A loop that passes `side` (its
+        monitor sockets, maybe none) is a busy one: for `BUSY_S` after a poll that found one
+        of `sockets` readable, only `sockets` are polled (libzmq checks every polled socket
+        with syscalls of its own, a good part of a message's cost at one request in flight);
+        `side` and `stop()` are looked at again once a poll finds nothing, or after `BUSY_S`.
         """
         key = tuple(sockets)
-        poller = self._pollers.get(key)
+        if side is None:
+            return self._poll(key, timeout, pipe=True)
+        now = time.monotonic()
+        if now < self._busy_until:
+            left = self._busy_until - now
+            ready = self._poll(key, left if timeout is None else min(timeout, left), pipe=False)
+            if ready:
+                return ready
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - now))
+        ready = self._poll(key + tuple(side), timeout, pipe=True)
+        self._busy_until = 0.0 if ready.isdisjoint(key) else time.monotonic() + BUSY_S
+        return ready
+
+    def _poll(self, key: tuple[zmq.Socket, ...], timeout: float | None, *,
+              pipe: bool) -> set[zmq.Socket]:
+        poller = self._pollers.get((pipe, *key))
         if poller is None:
-            poller = self._pollers[key] = zmq.Poller()
-            poller.register(self._thread_pipe, zmq.POLLIN)
+            poller = self._pollers[(pipe, *key)] = zmq.Poller()
+            if pipe:
+                poller.register(self._thread_pipe, zmq.POLLIN)
             for sock in key:
                 poller.register(sock, zmq.POLLIN)
         ms = None if timeout is None else min(max(0, int(timeout * 1000)), MAX_POLL_MS)
         ready = dict(poller.poll(ms))  # a longer wait returns early: every loop polls again
-        if self._thread_pipe in ready:
+        if pipe and self._thread_pipe in ready:
             self._thread_pipe.recv()
             raise ActorStopped
         return set(ready)

@@ -43,6 +43,7 @@ MAX_FRAMES = 64
 # call per use, and a broker uses them for every frame.
 NOBLOCK, SNDMORE, RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)
 EVENTS, POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)
+_send = zmq.backend.Socket.send  # what `socket.send` calls after checking DRAFT-only options
 
 def fits_round_trip(frames: int, added: int) -> bool:
     """Whether a request of `frames` frames, as a queue or broker received it, can go to a
@@ -93,16 +94,20 @@ def guard(socket: zmq.Socket, max_message_bytes: int | None = None) -> zmq.Socke
 
 def receive(socket: zmq.Socket, max_frames: int = MAX_FRAMES) -> list[bytes] | None:
     """One whole message, or None if it had more than `max_frames` frames (read and dropped:
-    the frames beyond the limit are never kept). Raises zmq.Again if nothing is waiting."""
-    recv, option = socket.recv, socket.getsockopt
-    frames = [recv(NOBLOCK)]
-    while option(RCVMORE):
-        frame = recv()
+    the frames beyond the limit are never kept). Raises zmq.Again if nothing is waiting.
+
+    Each frame is read as a `zmq.Frame` (`copy=False`) because its `more` costs a fraction
+    of `getsockopt(RCVMORE)`, which converts the option to an enum on every call."""
+    recv = socket.recv
+    frame = recv(NOBLOCK, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(0, False)
         if len(frames) == max_frames:  # over the limit: drain the rest, keep nothing
-            while option(RCVMORE):
-                recv()
+            while frame.more:
+                frame = recv(0, False)
             return None
-        frames.append(frame)
+        frames.append(frame.bytes)
     return frames
 
 
@@ -117,8 +122,8 @@ def send(socket: zmq.Socket, frames: list[bytes]) -> None:
     (EHOSTUNREACH, ROUTER_MANDATORY) raises on the first frame, before any is sent."""
     last = len(frames) - 1
     for frame in frames[:last]:
-        socket.send(frame, SNDMORE | NOBLOCK)
-    socket.send(frames[last], NOBLOCK)
+        _send(socket, frame, SNDMORE | NOBLOCK)
+    _send(socket, frames[last], NOBLOCK)
 
 
 class EndpointError(Exception):

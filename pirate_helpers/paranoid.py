@@ -558,15 +558,21 @@ class ParanoidQueue(TwoSidedQueue):
     def run(self) -> None:
         state, frontend, backend = self.state, self.frontend, self.backend
         events = self.watch_events
-        both, workers_only = (frontend, backend, *events), (backend, *events)
+        both, workers_only = (frontend, backend), (backend,)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
-            readable = self.poll(both if state.accepting else workers_only, timeout)
+            polled = both if state.accepting else workers_only
+            readable = self.poll(polled, timeout, side=events)
             now = time.monotonic()
             self.read_watches(readable)
+            # per socket, True: a message waits; False: none did; None: read since, so ask
+            from_worker = backend in readable
+            from_client = frontend in readable if polled is both else None
             for _ in range(BATCH):  # a poll costs more than a message: read what waits
-                from_worker = waiting(backend)
+                if from_worker is None:
+                    from_worker = waiting(backend)
                 if from_worker:
+                    from_worker = None
                     frames = receive(backend)
                     if frames is None or len(frames) < 2:
                         self._refuse("a worker")
@@ -577,15 +583,18 @@ class ParanoidQueue(TwoSidedQueue):
                                            peer=state.names[frames[0]])
                 # a worker that just replied gets the next request in the same pass;
                 # requests stay in the socket while no worker is ready: nothing is lost
-                from_client = state.accepting and waiting(frontend)
-                if from_client:
-                    frames = receive(frontend)
-                    if frames is None:
-                        self._refuse("a client")
-                    else:
-                        state.on_request(frames, now)
+                if state.accepting:
+                    if from_client is None:
+                        from_client = waiting(frontend)
+                    if from_client:
+                        from_client = None
+                        frames = receive(frontend)
+                        if frames is None:
+                            self._refuse("a client")
+                        else:
+                            state.on_request(frames, now)
                 self._flush(now)
-                if not (from_worker or from_client):
+                if from_worker is False and (from_client is False or not state.accepting):
                     break
             while not self._chaos.empty():
                 name, seconds = self._chaos.get()

@@ -3,6 +3,8 @@ import threading
 
 import pytest
 import zmq
+from processes import poll_until
+from zmq.utils.monitor import recv_monitor_message
 
 from pirate_helpers import Actor, Trace, running_actors, stop_all
 from pirate_helpers.endpoints import bind, is_public
@@ -122,6 +124,63 @@ def test_stop_interrupts_a_long_pause_at_once():
     sleeper = Sleeper("sleeper").start()
     sleeper.stop(timeout=2)
     assert not sleeper.running
+
+
+class Busy(Actor):
+    """Reads one message per poll, as a busy broker does, with its monitor on the side."""
+
+    def setup(self):
+        self.pull = self.socket(zmq.PULL)
+        self.endpoint = bind(self.pull)
+        self.events = self.monitor(self.pull, zmq.EVENT_ACCEPTED)
+        self.received = self.accepted = 0
+
+    def run(self):
+        while True:
+            readable = self.poll([self.pull], 3600, side=[self.events])
+            if self.events in readable:
+                recv_monitor_message(self.events)
+                self.accepted += 1
+            if self.pull in readable:
+                self.pull.recv()
+                self.received += 1
+
+
+def test_a_busy_loop_still_reads_its_monitor_and_stops_while_messages_keep_coming():
+    """For BUSY_S after a poll that found a message, `poll(..., side=...)` polls the message
+    sockets alone; the monitor and `stop()` are still looked at every BUSY_S."""
+    busy = Busy("busy").start()
+    flooding = threading.Event()
+    done = threading.Event()
+
+    def flood():
+        with zmq.Context() as ctx:
+            ctx.linger = 0
+            push = ctx.socket(zmq.PUSH)
+            push.sndtimeo = 100  # a stopped reader never blocks this thread for good
+            push.connect(busy.endpoint)
+            while not done.is_set():
+                try:
+                    push.send(b"x")
+                except zmq.Again:
+                    continue
+                flooding.set()
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    try:
+        assert flooding.wait(5) and poll_until(lambda: busy.received > 1000)
+        with zmq.Context() as ctx:  # a second connection: its event arrives while busy
+            ctx.linger = 0
+            ctx.socket(zmq.PUSH).connect(busy.endpoint)
+            assert poll_until(lambda: busy.accepted == 2), f"{busy.accepted} accepted seen"
+        received = busy.received
+        busy.stop()
+        assert not busy.running and busy.received > received, "stopped while messages came"
+    finally:
+        done.set()
+        flooder.join(5)
+        busy.stop()
 
 
 def test_a_started_actor_cannot_be_started_again():

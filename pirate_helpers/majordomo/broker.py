@@ -64,10 +64,10 @@ class MajordomoBroker(Actor):
     def run(self) -> None:
         state, router = self.state, self.router
         assert self.watch is not None
-        watched = (router, self.watch.events)
+        messages, monitor = (router,), (self.watch.events,)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
-            readable = self.poll(watched, timeout)
+            readable = self.poll(messages, timeout, side=monitor)
             if self.watch.events in readable:
                 self.watch.read()
             if router in readable:
