@@ -123,7 +123,7 @@ class QueueState:
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
         self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
         self.frozen_until = 0.0  # the whole queue frozen on purpose until then
-        self.backlog_until = 0.0  # heartbeats read before then were held up by our own stall
+        self.backlog_until = 0.0  # heartbeats read before then piled up while we stalled
         self.ignored = 0
         self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
         self.gave_up_early: OrderedDict[bytes, int] = OrderedDict()  # identity -> times in a row
@@ -219,8 +219,6 @@ class QueueState:
         """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
         if now < self._check_at or now < self.frozen_until:
             return
-        if now - self.heartbeat_at > self.heartbeat_interval:  # we stalled (a busy machine)
-            self.backlog_until = now + self.heartbeat_interval
         for worker in [w for w in self.workers.values() if w.expires_at <= now]:
             del self.workers[worker.identity]
             self.purged.append(worker.identity)
@@ -295,6 +293,15 @@ class QueueState:
             self._requeue(worker)
         while self.pending and self.ready:
             self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
+
+    def stalled(self, now: float) -> None:
+        """The socket loop ran more than an interval late (a machine too busy to run it):
+        what workers sent meanwhile is still unread. Nobody is purged for that silence
+        before the loop has read it, and heartbeats read in a bunch measure nothing. (A
+        queue that cannot run once an interval cannot judge anyone's silence.)"""
+        for worker in self.workers.values():
+            worker.expires_at = max(worker.expires_at, now + self.heartbeat_interval)
+        self.backlog_until = now + self.heartbeat_interval
 
     def next_wakeup(self) -> float:
         """When `tick` next has something to do (maybe a little early, never late)."""
@@ -426,6 +433,9 @@ class GuideQueueState:
                 break
             del self.ready[identity]
             self.notes.append(("purge", _name(identity)))
+
+    def stalled(self, now: float) -> None:
+        """The Guide's queue takes no care of its own stalls (see `QueueState.stalled`)."""
 
     def next_wakeup(self) -> float:
         return min([self.heartbeat_at, *self.ready.values()])
@@ -564,6 +574,8 @@ class ParanoidQueue(TwoSidedQueue):
             polled = both if state.accepting else workers_only
             readable = self.poll(polled, timeout, side=events)
             now = time.monotonic()
+            if now - state.next_wakeup() > self.heartbeat_interval:
+                state.stalled(now)  # what piled up meanwhile is still to be read
             self.read_watches(readable)
             # per socket, True: a message waits; False: none did; None: read since, so ask
             from_worker = backend in readable

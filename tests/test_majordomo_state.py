@@ -151,6 +151,21 @@ def test_a_busy_worker_silent_too_long_is_purged_and_its_request_goes_first_to_a
     assert kinds[-3:-1] == ["purge", "requeue"]
 
 
+def test_a_broker_that_stalled_reads_what_piled_up_before_it_purges_anyone():
+    """The loop woke 5 s late: the heartbeat w1 sent meanwhile is still unread, and a
+    request read first must not find w1 purged; a worker really gone is purged an
+    interval later."""
+    state = broker((b"w1", b"s"), (b"w2", b"s"))
+    state.stalled(5.0)
+    state.on_message(ask(b"s", b"job"), 5.0)  # ticks first: nobody purged
+    state.on_message(command(b"w1", HEARTBEAT), 5.0)
+    assert set(state.workers) == {b"w1", b"w2"} and "purge" not in [k for k, _ in state.notes]
+    state.tick(5.99)
+    assert b"w2" in state.workers
+    state.tick(6.0)
+    assert set(state.workers) == {b"w1"}, "w2 sent nothing: purged one interval on"
+
+
 def test_a_late_reply_from_a_purged_worker_is_refused_with_disconnect_and_never_delivered():
     state = broker((b"w1", b"s"), (b"w2", b"s"))
     state.on_message(ask(b"s", b"job"), 0.0)

@@ -134,23 +134,26 @@ def test_state_heartbeats_piled_up_while_the_queue_stalled_are_no_mismatch(how, 
     for now in (1.0, 2.0):
         state.on_worker_message([w, PPP_HEARTBEAT], now)
         state.tick(now)
+    now = 7.5
     if how == "freeze":
         state.freeze(5.0, now=2.5)
-        state.thaw(7.5)
-    now = 7.5
+        state.thaw(now)
+    else:  # the loop wakes 5 s late and says so before it reads
+        state.stalled(now)
     state.tick(now)
     for k in range(piled):
         state.on_worker_message([w, PPP_HEARTBEAT], now + k * spread)
     state.on_worker_message([w, PPP_READY], now + piled * spread)
-    assert "mismatch" not in kinds(state), state.notes
-    assert ("reconnect" if how == "freeze" else "purge") in kinds(state), state.notes
+    assert "mismatch" not in kinds(state) and "purge" not in kinds(state), state.notes
+    assert "reconnect" in kinds(state), "the READY came from a worker still known"
 
 
 def test_state_a_faster_worker_is_still_named_after_the_queue_stalled():
     state = QueueState(heartbeat_interval=1.0, liveness=3)
     w = wire_identity("hasty")
     state.on_worker_message([w, PPP_READY], 0.0)
-    state.tick(3.0)  # late by two intervals: what arrives within one more was held up
+    state.stalled(3.0)  # late by two intervals: what arrives within one more was held up
+    state.tick(3.0)
     now = 4.0
     for _ in range(5):  # READY, two heartbeats 0.1 s apart, gives up, READY again...
         state.on_worker_message([w, PPP_READY], now)
@@ -158,6 +161,19 @@ def test_state_a_faster_worker_is_still_named_after_the_queue_stalled():
         state.on_worker_message([w, PPP_HEARTBEAT], now + 0.2)
         now += 0.5
     assert kinds(state).count("mismatch") == 1, state.notes
+
+
+def test_state_a_queue_that_stalled_reads_what_piled_up_before_it_purges_anyone():
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    alive, gone = wire_identity("alive"), wire_identity("gone")
+    for w in (alive, gone):
+        state.on_worker_message([w, PPP_READY], 0.0)
+    state.stalled(5.0)  # the loop woke 5 s late
+    state.on_request([b"c1", b"", b"job"], 5.0)  # ticks first: nobody purged
+    state.on_worker_message([alive, PPP_HEARTBEAT], 5.0)
+    assert set(state.workers) == {alive, gone} and "purge" not in kinds(state)
+    state.tick(6.0)
+    assert set(state.workers) == {alive}, "the one that sent nothing: purged an interval on"
 
 
 def test_state_a_frozen_queue_sends_nothing_and_blames_no_worker_after():

@@ -68,6 +68,8 @@ class MajordomoBroker(Actor):
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(messages, timeout, side=monitor)
+            if time.monotonic() - state.next_wakeup() > state.heartbeat_interval:
+                state.stalled(time.monotonic())  # what piled up meanwhile is still unread
             if self.watch.events in readable:
                 self.watch.read()
             if router in readable:

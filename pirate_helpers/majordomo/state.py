@@ -331,6 +331,14 @@ class BrokerState:
         heapq.heappush(self._worker_checks, (when, next(self._order), worker))
         self._check_at = min(self._check_at, when)
 
+    def stalled(self, now: float) -> None:
+        """The socket loop ran more than an interval late (a machine too busy to run it):
+        what workers sent meanwhile is still unread, so nobody is purged for that silence
+        before the loop has read it. (A broker that cannot run once an interval cannot
+        judge anyone's silence.)"""
+        for worker in self.workers.values():
+            worker.expires_at = max(worker.expires_at, now + self.heartbeat_interval)
+
     def next_wakeup(self) -> float:
         """When `tick` next has something to do (maybe a little early, never late)."""
         return self._check_at
