@@ -28,7 +28,7 @@ from .common import (
 )
 from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
 
-COMMANDS = "cut, heal, latency MS, reset, status"
+COMMANDS = "cut, heal, latency MS, reset, status, help"
 
 
 def relay_options(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +63,10 @@ def apply(relay: Relay, line: str) -> str | None:
         return (f"{'cut' if relay.is_cut else 'carrying'}, latency {relay.latency_s * 1000:g} ms"
                 f", {relay.connections} connection(s) open, {relay.carried} carried in all, "
                 f"{relay.bytes_up} bytes to the target, {relay.bytes_down} back")
+    if command == "help" and not arguments:
+        return ("cut: nothing passes, nothing closes (TCP never retransmits); heal: carry "
+                "again, what was held first; latency MS: deliver each byte MS later; reset: "
+                "close every connection with a TCP RST (a cut stays); status: what it carries")
     return f"unknown command {line.strip()!r}; type one of: {COMMANDS}"
 
 
