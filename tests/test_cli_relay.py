@@ -26,6 +26,8 @@ def test_the_relay_role_carries_cuts_and_heals_on_typed_commands():
         relay.expect(r"relay\s+latency\s+20 ms")
         relay.type("nonsense")
         relay.expect(r"unknown command 'nonsense'")
+        relay.type("help")
+        relay.expect(r"cut: nothing passes.*latency MS.*reset.*status")
         relay.type("status")
         relay.expect(r"carrying, latency 20 ms")
         assert relay.stop() == 0

@@ -34,7 +34,11 @@ def test_lazy_too_slow_to_give_up(timeout_ms, retries):
         check_lazy_choice(timeout_ms, retries)
 
 
-@pytest.mark.parametrize("answer", [(10, 3), (250, 0), (250.5, 3), ("250", 3), (250, True)])
+def test_lazy_counts_typed_as_text_pass_as_in_every_lesson():
+    assert check_lazy_choice("250", "3").startswith("✔ well chosen")
+
+
+@pytest.mark.parametrize("answer", [(10, 3), (250, 0), (250.5, 3), ("250 ms", 3), (250, True)])
 def test_lazy_nonsense_gets_a_message(answer):
     with pytest.raises(NotYet):
         check_lazy_choice(*answer)
@@ -182,6 +186,8 @@ def test_lesson_04b_reconnect_window():
     ((4.0, 4.0), "forgets the jitter"),
     ((1.0, 1.5), "silence first"),
     (("4", "4.5"), "two numbers"),
+    ((4000, 4500), "in seconds: 4000 and 4500 look like milliseconds"),
+    ((4.0, 4500), "in seconds"),
 ])
 def test_lesson_04b_named_wrong_answers(answer, message):
     from pirate_helpers.course.exercises import NotYet, check_reconnect_window

@@ -437,3 +437,27 @@ def test_our_client_takes_only_a_reply_from_its_service(context):
             thread.join(5)
 
     probe()
+
+
+def test_a_busy_worker_keeps_a_broker_that_heartbeats_only_idle_workers(context):
+    """The Guide's mdbroker.c sends no heartbeat to a worker while it works: our worker, busy
+    for four times liveness x interval behind such a silent broker, keeps the connection and
+    delivers its reply under the same identity (no DISCONNECT, no second READY)."""
+    fake = guard(context.socket(zmq.ROUTER))
+    endpoint = bind(fake)
+    worker = MajordomoWorker("w1", connect=endpoint, heartbeat_interval=INTERVAL,
+                             liveness=LIVENESS, work_s=4 * SILENCE).start()
+    try:
+        assert fake.poll(5000) and fake.recv_multipart() == [b"w1", b"", MDPW, READY, b"echo"]
+        fake.send_multipart([b"w1", b"", MDPW, REQUEST, b"c1", b"", b"long job"])
+        deadline = time.monotonic() + 5
+        while (left := deadline - time.monotonic()) > 0 and fake.poll(int(left * 1000)):
+            message = fake.recv_multipart()
+            if message[3:] != [HEARTBEAT]:
+                break
+        else:
+            raise AssertionError("no reply within the bound")
+        assert message == [b"w1", b"", MDPW, REPLY, b"c1", b"", b"long job"], message
+        assert worker.reconnects == 0
+    finally:
+        worker.stop()

@@ -14,6 +14,7 @@ def test_the_broker_decides_what_the_solution_says():
 def test_the_right_answers_pass_also_written_loosely():
     assert check_answers(RIGHT).startswith("✔")
     assert check_answers({**RIGHT, "mmi print": 404, "b sent": "2", "w1 next": "'b'"})
+    assert check_answers({**RIGHT, "b sent": 2.0}).startswith("✔")
 
 
 @pytest.mark.parametrize("key, wrong, says", [
@@ -25,6 +26,8 @@ def test_the_right_answers_pass_also_written_loosely():
     ("b sent", 1, "at-least-once"),
     ("b sent", 3, "how many times"),
     ("b sent", "twice", "is a number"),
+    ("b sent", 2.5, "is a number"),
+    ("b sent", True, "is a number"),
 ])
 def test_each_named_wrong_answer_is_rejected_with_its_own_explanation(key, wrong, says):
     with pytest.raises(WrongAnswer, match=says):

@@ -20,6 +20,8 @@ def test_the_shipped_placeholder_waits_and_the_right_answer_passes():
     assert check_copies(...) == WAITING
     assert check_copies({"guide": ..., "ours": ...}) == WAITING
     assert check_copies(RIGHT).startswith("✔")
+    assert check_copies({"guide": "5", "ours": " 1 "}).startswith("✔"), "as lesson 09 takes '2'"
+    assert check_copies({"guide": 5.0, "ours": "'1'"}).startswith("✔")
 
 
 @pytest.mark.parametrize("answers, says", [
@@ -27,7 +29,9 @@ def test_the_shipped_placeholder_waits_and_the_right_answer_passes():
     ({"guide": 4, "ours": 1}, "count the sends"),
     ({"guide": 5, "ours": 0}, "not lost"),
     ({"guide": 5, "ours": 5}, "404"),
-    ({"guide": "5", "ours": 1}, "whole number"),
+    ({"guide": "five", "ours": 1}, "whole number"),
+    ({"guide": 5.5, "ours": 1}, "whole number"),
+    ({"guide": 5, "ours": True}, "whole number"),
     ({"guide": 5}, "keys"),
     (None, "keys"),
 ])

@@ -8,6 +8,7 @@ import time
 from ..binary_star import PEER_EXPIRY, BinaryStarClient, BinaryStarServer
 from ..endpoints import LOCAL
 from ..lazy import ServerUnavailable
+from ..trace import plural
 from .common import (
     Terminated,
     exit_status,
@@ -111,7 +112,7 @@ def binary_star_client(args: argparse.Namespace) -> int:
 
         def summary() -> str:
             return (f"{client.answered} of {args.requests} answered, {client.mismatched} "
-                    f"mismatched, {client.failovers} failovers, longest wait "
+                    f"mismatched, {plural(client.failovers, 'failover')}, longest wait "
                     f"{client.longest_wait:.3f} s, in {time.monotonic() - started:.2f} s")
 
         try:

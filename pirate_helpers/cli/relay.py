@@ -28,7 +28,7 @@ from .common import (
 )
 from .options import bind_endpoint, byte_count, connect_endpoint, milliseconds_or_zero
 
-COMMANDS = "cut, heal, latency MS, reset, status"
+COMMANDS = "cut, heal, latency MS, reset, status, help"
 
 
 def relay_options(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +73,10 @@ def apply(relay: Relay, line: str) -> str | None:
                 f"{relay.buffered} held (bounds {relay.hold_limit} a direction, "
                 f"{relay.total_limit} in all), {relay.paused} pause(s) for backpressure, "
                 f"{relay.accept_failures} accept(s) failed for want of file descriptors")
+    if command == "help" and not arguments:
+        return ("cut: nothing passes, nothing closes (TCP never retransmits); heal: carry "
+                "again, what was held first; latency MS: deliver each byte MS later; reset: "
+                "close every connection with a TCP RST (a cut stays); status: what it carries and holds")
     return f"unknown command {line.strip()!r}; type one of: {COMMANDS}"
 
 

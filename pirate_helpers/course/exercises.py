@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from collections.abc import Callable, Sequence
 
 import zmq
@@ -57,10 +58,25 @@ def waits_for_answer(check: Callable[..., str]) -> Callable[..., str]:
     return waiting_or_checked
 
 
+def as_whole_number(value: object) -> int | None:
+    """`value` as an int when it is one however typed (2, 2.0, "2", "'2'"), else None: every
+    lesson's check takes a count the same way, and never truncates 2.5 or takes True."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", text := value.strip().strip("'\"")):
+        return int(text)
+    return None
+
+
 def _whole_number(name: str, value: object, smallest: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+    number = as_whole_number(value)
+    if number is None or number < smallest:
         raise NotYet(f"{name} must be a whole number of at least {smallest}, not {value!r}")
-    return value
+    return number
 
 
 # -- lesson 01: where a plain client hangs ---------------------------------------------------
@@ -335,6 +351,9 @@ def check_reconnect_window(earliest_s: float, latest_s: float) -> str:
         raise NotYet(f"two numbers of seconds, like 2.0 and 2.5, not {answer!r}")
     if abs(earliest_s - earliest) < 1e-6 and abs(latest_s - latest) < 1e-6:
         return f"✔ right: between {earliest:g} s and {latest:g} s"
+    if max(earliest_s, latest_s) >= 100:
+        raise NotYet(f"the answer is in seconds: {earliest_s:g} and {latest_s:g} look like "
+                     "milliseconds")
     if abs(earliest_s - 3.0) < 1e-6:
         raise NotYet("3 s is when it gives the queue up (liveness x interval); then it "
                      "waits its back-off before reconnecting")

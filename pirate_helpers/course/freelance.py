@@ -36,9 +36,15 @@ def run_model(model: int, *, requests: int = 60, kill_at: int = 15, freeze_at: i
     `freeze_at` server 2 stops reading for `freeze_s` with its connections open; before
     `restart_at` server 1 comes back on its endpoint. The faults hit the server that models 1
     and 3 are using at that moment. The client is idle for `idle_s` after the kill (a client
-    between two bursts), and busy through the freeze."""
+    between two bursts), and busy through the freeze.
+
+    Every copy sent ends one of four ways, counted when the client has closed: its reply was
+    used, dropped as stale, not yet read (`replies after close`), or no server answered it
+    (`copies never answered`: sent to a dead or unreconnected server, or unread by a frozen
+    one)."""
     trace = trace if trace is not None else Trace()
     servers = [FreelanceServer(f"s{n}", trace=trace).start() for n in (1, 2, 3)]
+    every_server = list(servers)  # the killed server 1 and its restart both count
     waits: list[float | None] = []
     client = FreelanceClient([s.endpoint for s in servers], model=model, timeout=timeout,
                              tries=tries, ping_interval=ping_interval, name=MODELS[model],
@@ -54,6 +60,7 @@ def run_model(model: int, *, requests: int = 60, kill_at: int = 15, freeze_at: i
                 if n == restart_at:
                     servers[0] = FreelanceServer("s1", bind=servers[0].endpoint,
                                                  trace=trace).start()
+                    every_server.append(servers[0])
                 sent = time.monotonic()
                 try:
                     reply = client.request(str(n).encode())
@@ -66,6 +73,7 @@ def run_model(model: int, *, requests: int = 60, kill_at: int = 15, freeze_at: i
             assert state is not None
             copies = sum(state.load.values())
             pings = state.pings
+        replied = sum(server.answered for server in every_server)  # the client has closed
     finally:
         for server in servers:
             server.stop()
@@ -74,6 +82,8 @@ def run_model(model: int, *, requests: int = 60, kill_at: int = 15, freeze_at: i
             "worst wait s": max(answered, default=0.0),
             "median wait ms": 1000 * statistics.median(answered) if answered else 0.0,
             "copies per request": copies / requests, "stale replies dropped": state.stale,
+            "replies after close": replied - len(answered) - state.stale,
+            "copies never answered": copies - replied, "copies": copies,
             "waits": waits, "pings": pings}
 
 
@@ -94,7 +104,7 @@ def compare_models(progress: Progress | None = None, **faults: float) -> tuple[T
     finally:
         stop_all()
     columns = ["model", "lost", "worst wait s", "median wait ms", "copies per request",
-               "stale replies dropped"]
+               "stale replies dropped", "replies after close", "copies never answered"]
     table = Table(columns, [[run[c] for c in columns] for run in runs],
                   title="the same faults for each model: a server killed, one frozen, one "
                   "restarted")

@@ -8,7 +8,7 @@ explanation instead of a bare "wrong".
 from __future__ import annotations
 
 from ..majordomo import HEARTBEAT, MDPC, MDPW, READY, REPLY, REQUEST, BrokerState
-from .exercises import waits_for_answer
+from .exercises import as_whole_number, waits_for_answer
 
 SCENARIO = """\
 heartbeat 1 s, liveness 3: a worker silent for 3 s is dead
@@ -95,10 +95,9 @@ def check_answers(answers: dict) -> str:
     for key, right in truth.items():
         given = answers[key]
         if isinstance(right, int):
-            try:
-                given = int(given)
-            except (TypeError, ValueError):
-                raise WrongAnswer(f"{key!r} is a number, not {answers[key]!r}") from None
+            given = as_whole_number(given)
+            if given is None:
+                raise WrongAnswer(f"{key!r} is a number, not {answers[key]!r}")
         else:
             given = str(given).strip().strip("'\"")
         if given != right:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..majordomo import BrokerState, GuideMajordomoState
 from ..titanic_guide import copies_executed
-from .exercises import NotYet, waits_for_answer
+from .exercises import NotYet, as_whole_number, waits_for_answer
 
 SCENARIO = """\
 a worker of "echo" registers at t=0 and falls silent: purged at t=3 (heartbeat 1 s, liveness 3)
@@ -30,9 +30,9 @@ def check_copies(answers: dict) -> str:
         raise NotYet("answers is a dict with the keys 'guide' and 'ours', each a number")
     right = truth()
     for key in QUESTIONS:
-        given = answers[key]
-        if isinstance(given, bool) or not isinstance(given, int):
-            raise NotYet(f"{key!r} is a whole number of runs, not {given!r}")
+        given = as_whole_number(answers[key])
+        if given is None:
+            raise NotYet(f"{key!r} is a whole number of runs, not {answers[key]!r}")
         if given == right[key]:
             continue
         if key == "guide" and given == 1:
