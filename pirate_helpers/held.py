@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+MAX_WAITING = 1000
+"""Requests a queue holds while no worker is free; beyond that a request is refused (its
+client retries). The Majordomo broker counts per service and client (`--max-queued`)."""
+
 MAX_QUEUED_BYTES = 256 << 20
 """Bytes of waiting requests a queue or broker holds, all clients together (256 MiB)."""
 
