@@ -222,3 +222,41 @@ def test_a_client_gone_leaves_at_most_its_byte_budget_held(role, monkeypatch):
     finally:
         client.stop()
         assert process.stop() == 0, process.stderr[-2000:]
+
+
+@pytest.mark.parametrize("role", ["paranoid-queue", "majordomo-broker"])
+def test_a_worker_that_heartbeats_but_never_answers_is_given_up_after_max_busy(role):
+    """The worker drops its first request and heartbeats on: past `--max-busy-ms` the role
+    gives it up with one line, counted; it reconnects (no heartbeats come to it any more)
+    and the client's retry is answered by it."""
+    process = Role(role, "--quiet", "--max-busy-ms", "500", "--heartbeat-ms", "100")
+    if role == "majordomo-broker":
+        endpoint = backend = process.endpoint()
+        extra = ["--service", "echo"]
+    else:
+        endpoint = process.endpoint(r"frontend \(clients\) on")
+        backend = process.endpoint(r"backend \(workers\) on")
+        extra = []
+    worker = Role(role.split("-")[0] + "-worker", "--connect", backend, "--name", "stuck",
+                  "--drop", "1", "--heartbeat-ms", "100", "--reconnect-min-ms", "100", *extra)
+    try:
+        worker.expect(r"stuck (offers|connected)")
+        if role == "majordomo-broker":
+            process.expect(r"ready\s+stuck offers echo")
+            client = MajordomoClient(endpoint, timeout=3, retries=3)
+            ask = lambda: client.request("echo", b"x")  # noqa: E731
+        else:
+            process.expect(r"join\s+stuck joined")
+            client = LazyPirateClient(endpoint, timeout=3, retries=3)
+            ask = lambda: client.request(b"x")  # noqa: E731
+        with client:
+            started = time.monotonic()
+            assert ask() == [b"x"]
+        waited = time.monotonic() - started
+        line = process.expect(r"overdue\s+stuck held x for over 0\.5 s: request dropped")
+        assert line and waited >= 3, f"answered after {waited:.1f} s: not by the retry"
+        assert worker.expect(r"reconnect")
+    finally:
+        worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
+    assert process.newest(r"overdue") and not process.newest(r"Traceback")
