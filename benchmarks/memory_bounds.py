@@ -104,9 +104,12 @@ def one_message(role: str, frames: int, frame_bytes: int, *options: str) -> tupl
 def main(parts: list[str]) -> None:
     if "held" in parts:
         print("100 requests of 8 x 1 MiB, no worker, the client gone: RSS MiB before -> after")
+        unbounded = ("--max-queued-bytes", str(2**62), "--max-queued-bytes-per-client", str(2**62))
         for role in SERVING:
-            before, after = held_requests(role)
-            print(f"  {role:17} {before:7.0f} -> {after:7.0f}  (+{after - before:.0f})")
+            for label, options in (("no byte budget", unbounded), ("the defaults", ())):
+                before, after = held_requests(role, *options)
+                print(f"  {role:17} {label:15} {before:7.0f} -> {after:7.0f}  "
+                      f"(+{after - before:.0f})")
     if "message" in parts:
         print("one message refused for its frame count: RSS MiB before -> peak")
         cases = [(300, MIB, ()), (1500, MIB, ()),
