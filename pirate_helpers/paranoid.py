@@ -145,7 +145,7 @@ class QueueState:
         self.names = DisplayNames()  # what views show: unique, even for a shared --name
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
         self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
-        self.frozen_until = 0.0  # the whole queue frozen on purpose until then
+        self.frozen_until = self.frozen_at = 0.0  # the whole queue frozen on purpose, when
         self.backlog_until = 0.0  # heartbeats read before then were held up by our own stall
         self.ignored = 0
         self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
@@ -293,17 +293,20 @@ class QueueState:
         socket loop reads nothing, `tick` sends no heartbeat), as if its process were
         stopped. Every worker gives it up after liveness x its interval and backs off."""
         self.frozen_until = now + seconds
+        self.frozen_at = now
         self.notes.append(("freeze", f"queue frozen for {seconds:g} s: no heartbeats, "
                            "nothing read or sent"))
 
     def thaw(self, now: float) -> None:
         """The freeze is over. The silence was the queue's own doing, so no worker is
         blamed for it: each gets a full `silence_limit` to be heard again (the ones that
-        backed off say READY once they are back), and the heartbeats that piled up
-        meanwhile, read all at once, say nothing of anyone's interval."""
+        backed off say READY once they are back), the freeze does not count towards
+        `max_busy`, and the heartbeats that piled up meanwhile, read all at once, say
+        nothing of anyone's interval."""
         self.frozen_until = 0.0
         for worker in self.workers.values():
             worker.expires_at = max(worker.expires_at, now + self.silence_limit)
+            worker.busy_until += now - self.frozen_at
             worker.last_heartbeat = worker.heartbeat_gap = None
             worker.short_gaps = 0
         self.heartbeat_at = self._check_at = now
@@ -362,15 +365,20 @@ class QueueState:
                            "queue's settings) or give both the same --heartbeat-ms"))
 
     def _make_ready(self, worker: TrackedWorker, now: float) -> None:
-        self.ready[worker.identity] = worker
-        self._assign_pending(now)
+        if self.pending:  # just heard from: it takes the oldest waiting request
+            self._assign(worker, self._take_pending(), now)
+        else:
+            self.ready[worker.identity] = worker
+
+    def _take_pending(self) -> list[bytes]:
+        request = self.pending.popleft()
+        self.held.remove(request[0], size_of(request))
+        return request
 
     def _assign_pending(self, now: float) -> None:
         """Hand waiting requests (oldest first) to ready workers (least recently used first)."""
         while self.pending and self.ready:
-            request = self.pending.popleft()
-            self.held.remove(request[0], size_of(request))
-            self._assign(self.ready.pop(next(iter(self.ready))), request, now)
+            self._assign(self.ready.pop(next(iter(self.ready))), self._take_pending(), now)
 
     def _give_up(self, worker: TrackedWorker) -> None:
         """A worker held one request for `max_busy`: it heartbeats but does not answer. The
