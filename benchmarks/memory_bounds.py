@@ -9,7 +9,9 @@
    arrived, so the role's peak RSS (VmHWM) pays for the whole message before `receive()`
    can refuse it for its frame count; the per-frame cap does not bound the sum.
 
-    python benchmarks/memory_bounds.py [held|message]   # both by default
+3. The same message sent to each worker by its queue.
+
+    python benchmarks/memory_bounds.py [held|message|worker]   # all three by default
 """
 
 from __future__ import annotations
@@ -101,6 +103,30 @@ def one_message(role: str, frames: int, frame_bytes: int, *options: str) -> tupl
         process.stop()
 
 
+def one_message_to_worker(role: str, frames: int, frame_bytes: int) -> tuple[float, float]:
+    """The same, for a worker: its queue (a ROUTER here) sends it the message."""
+    ctx = zmq.Context()
+    ctx.linger = 0
+    router = ctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    extra = ["--service", "echo"] if role == "majordomo-worker" else []
+    process = Role(role, "--quiet", "--connect", f"tcp://127.0.0.1:{port}",
+                   "--heartbeat-ms", "1000", *extra) if role != "simple-worker" else Role(
+        role, "--quiet", "--connect", f"tcp://127.0.0.1:{port}")
+    try:
+        assert router.poll(10_000), "the worker never said READY"
+        identity = router.recv_multipart()[0]
+        before = status_mib(process.process.pid, "VmRSS")
+        frame = zmq.Frame(b"\x00" * frame_bytes)
+        router.send_multipart([identity, b"", *[frame] * frames], copy=False)
+        assert poll_until(lambda: process.newest(r"reject") is not None, 120), \
+            "the worker never refused the message"
+        return before, status_mib(process.process.pid, "VmHWM")
+    finally:
+        ctx.destroy()
+        process.stop()
+
+
 def main(parts: list[str]) -> None:
     if "held" in parts:
         print("100 requests of 8 x 1 MiB, no worker, the client gone: RSS MiB before -> after")
@@ -120,7 +146,14 @@ def main(parts: list[str]) -> None:
                 before, peak = one_message(role, frames, size, *options)
                 print(f"  {frames:>9} x {size:>7} B {role:17} {before:7.0f} -> {peak:7.0f}  "
                       f"(+{peak - before:.0f})")
+    if "worker" in parts:
+        print("one message from its queue, refused for its frame count: RSS MiB before -> peak")
+        for frames in (300, 1500):
+            for role in ("simple-worker", "paranoid-worker", "majordomo-worker"):
+                before, peak = one_message_to_worker(role, frames, MIB)
+                print(f"  {frames:>9} x {MIB:>7} B {role:17} {before:7.0f} -> {peak:7.0f}  "
+                      f"(+{peak - before:.0f})")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["held", "message"])
+    main(sys.argv[1:] or ["held", "message", "worker"])
