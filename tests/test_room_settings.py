@@ -4,6 +4,7 @@ another pace (faster or slower) is named in one warning on each side, with both 
 Also the queue's freeze (chaos from the instructor's side), on a fake clock."""
 
 import re
+from contextlib import ExitStack
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +50,7 @@ def test_a_faster_worker_is_named_once_on_both_sides_with_both_intervals():
             assert trace.wait_for(lambda: trace.count("reconnect", "queue") >= 4, 5), trace
         [queue_side] = [e.detail for e in trace.of("queue", "mismatch")]
         [worker_side] = [e.detail for e in trace.of("hasty", "mismatch")]
-    assert re.search(r"hasty heartbeats every ~0\.0[1-5] s, this queue every 0\.3 s",
+    assert re.search(r"hasty heartbeats every ~0\.0[1-5]\d* s, this queue every 0\.3 s",
                      queue_side), queue_side
     assert "every 0.02 s" in worker_side and "every 0.3 s, liveness 3" in worker_side
     assert trace.count("mismatch") == 2, "one each, however often it reconnects"
@@ -162,13 +163,16 @@ def test_state_a_frozen_queue_sends_nothing_and_blames_no_worker_after():
 
 def test_a_frozen_queue_makes_its_workers_back_off_and_loses_nothing():
     trace = Trace()
-    with ParanoidQueue(trace=trace, heartbeat_interval=0.05, liveness=3,
-                       trace_messages=False) as queue:
-        workers = [ParanoidWorker(f"w{n}", connect=queue.join_workers, trace=trace,
-                                  reconnect_min=0.05).start() for n in range(3)]
+    silence = 0.05 * 3
+    with ExitStack() as stack:
+        queue = stack.enter_context(ParanoidQueue(trace=trace, heartbeat_interval=0.05,
+                                                  liveness=3, trace_messages=False))
+        workers = [stack.enter_context(ParanoidWorker(f"w{n}", connect=queue.join_workers,
+                                                      trace=trace, reconnect_min=0.05))
+                   for n in range(3)]
         assert trace.wait_for(lambda: len(queue.state.ready) == 3, 5)
-        load = SteadyLoad(queue.join_clients, "load", rate=50, requests=60, timeout=0.4,
-                          retries=5, trace=trace).start()
+        load = stack.enter_context(SteadyLoad(queue.join_clients, "load", rate=50, requests=60,
+                                              timeout=0.4, retries=5, trace=trace))
         assert trace.wait_for(lambda: load.answered >= 5, 5)
         queue.freeze(0.5)
         assert trace.wait_for(lambda: queue.snapshot()["chaos"], 2), "the dashboard shows it"
@@ -177,11 +181,13 @@ def test_a_frozen_queue_makes_its_workers_back_off_and_loses_nothing():
         assert (load.answered, load.lost) == (60, 0), load.summary()
         assert all(w.reconnects >= 1 for w in workers), "every worker gave the queue up"
         assert trace.wait_for(lambda: len(queue.state.workers) == 3, 5)
-        assert trace.count("purge") == 0 and trace.count("mismatch") == 0, trace
+        frozen_at = next(e.t for e in trace.events if e.kind == "freeze")
+        thawed_at = next(e.t for e in trace.events if e.kind == "thaw")
+        # a worker still backing off a full silence after the thaw is purged, as it should
+        # be (a busy machine stretches its back-off); none for the freeze itself
+        blamed = [e for e in trace.of("queue", "purge") if frozen_at <= e.t < thawed_at + silence]
+        assert not blamed and trace.count("mismatch") == 0, blamed
         assert queue.snapshot()["chaos"] == []
-        load.stop()
-        for w in workers:
-            w.stop()
 
 
 def test_state_a_faster_worker_whose_connection_is_gone_is_named_once():
