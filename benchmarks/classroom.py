@@ -61,7 +61,7 @@ class Room:
         self.room = room
         self.name = "namespaces" if room else "loopback"
         self.ports: dict[str, str] = {}
-        self.key = ""
+        self.rest: dict[str, str] = {}  # after the port: the key, the workers' settings
 
     def start_queue(self, curve: bool) -> Role:
         """The queue, bound where its hosts reach it; learns its ports and key."""
@@ -72,14 +72,14 @@ class Room:
                          "--backend=tcp://*:5556", "--curve" if curve else "--insecure",
                          namespace=self.room.queue)
         for side in ("clients", "workers"):
-            token = queue.expect(rf"join \({side}\): tcp://\S+:(\d+)(/[0-9a-f]{{64}})?$")
-            self.ports[side], self.key = token.group(1), token.group(2) or ""
+            token = queue.expect(rf"join \({side}\): tcp://[^\s/]+:(\d+)(/\S+)?$")
+            self.ports[side], self.rest[side] = token.group(1), token.group(2) or ""
         return queue
 
     def join(self, side: str, host: int) -> str:
         """The join line as a student on `host` pastes it (the queue's address on that link)."""
         address = self.room.address(host) if self.room else "127.0.0.1"
-        return f"tcp://{address}:{self.ports[side]}{self.key}"
+        return f"tcp://{address}:{self.ports[side]}{self.rest[side]}"
 
     def start(self, host: int, *args: str) -> Role:
         return Role(*args, namespace=self.room.students[host] if self.room else None)

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pirate_helpers import netns
+
 PEERS = Path("/work/shared/guide-peers")
 C_PROGRAMS = ("mdbroker", "ppqueue", "mdworker", "ppworker_nofault", "mdpload")
 PIRATE = [sys.executable, "-m", "pirate_helpers"]
@@ -102,32 +104,29 @@ def build(peers: Path) -> Path:
 
 
 class Namespace:
-    """A private network namespace (loopback up) named after this process, so the Guide's
-    fixed ports collide with nothing else on the machine; removed on exit."""
+    """A private network namespace (`pirate_helpers.netns`, loopback up), so the Guide's fixed
+    ports collide with nothing else on the machine; removed on exit."""
 
     def __init__(self, run: int) -> None:
-        self.name = f"pgb{os.getpid()}r{run}"
+        self._network = netns.network([f"r{run}"])
 
     def __enter__(self) -> Namespace:
-        made = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
-        if made.returncode:
-            raise Missing(f"cannot make a network namespace: {made.stderr.strip()}")
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+        try:
+            self.name = next(iter(self._network.__enter__().namespaces.values()))
+        except netns.Unavailable as why:
+            raise Missing(f"cannot make a network namespace: {why}") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        self._network.__exit__(*exc)
 
     def start(self, command: list[str], core: int, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(["ip", "netns", "exec", self.name, *command],
+        return subprocess.Popen(netns.command(self.name, *command),
                                 preexec_fn=lambda: os.sched_setaffinity(0, {core}), **kwargs)
 
     def connections(self, port: int) -> int:
         """Established TCP connections to `port` inside the namespace."""
-        listed = subprocess.run(["ip", "netns", "exec", self.name, "ss", "-Htn", "state",
-                                 "established", f"( sport = :{port} )"],
-                                capture_output=True, text=True, check=True)
-        return len(listed.stdout.splitlines())
+        return netns.tcp_count(self.name, "established", f"( sport = :{port} )")
 
 
 def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: int,
@@ -180,8 +179,8 @@ def main() -> int:
     try:
         if len(os.sched_getaffinity(0)) < 2:
             raise Missing("needs 2 cores: the broker on one, workers and load on the other")
-        if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
-            raise Missing("needs root and iproute2 (`ip netns`, `ss`) for private namespaces")
+        if reason := netns.unavailable():
+            raise Missing(f"private namespaces: {reason}")
         if not (args.peers / "mdpload.c").exists():
             raise Missing(f"the Guide's peers are not at {args.peers}")
         binaries = build(args.peers)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from guide import BROKER_CORE, OTHER_CORE, PEERS, Missing, Namespace, build
 
+from pirate_helpers import netns
+
 
 def serve(kind: str, out: str) -> None:
     """Inside the namespace: run the broker with its loop profiled until SIGTERM."""
@@ -80,10 +82,10 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise SystemExit("workers did not connect within 15 s")
             time.sleep(0.05)
-        load = subprocess.run(["ip", "netns", "exec", namespace.name,
-                               str(binaries / "mdpload"), "mdp" if mdp else "ppp",
-                               "tcp://127.0.0.1:5555", str(args.in_flight), "0.5",
-                               str(args.seconds)], capture_output=True, text=True)
+        load = subprocess.run(netns.command(namespace.name, str(binaries / "mdpload"),
+                                            "mdp" if mdp else "ppp", "tcp://127.0.0.1:5555",
+                                            str(args.in_flight), "0.5", str(args.seconds)),
+                              capture_output=True, text=True)
         print(load.stdout.strip())
         broker.send_signal(signal.SIGTERM)
         broker.wait(30)

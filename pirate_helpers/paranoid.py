@@ -61,6 +61,7 @@ WORKER_ENVELOPE = 1  # a reply comes back with the DEALER worker's id in front o
 DEFAULT_HEARTBEAT_S, DEFAULT_LIVENESS = 0.1, 3  # a worker's, when its join line says nothing
 BUNCHED = 0.02  # of our interval: heartbeats this close were held up on the way, not sent so
 MISMATCH_FACTOR = 1.5  # heartbeats this much further apart (or closer) than ours: settings differ
+GAVE_UP_EARLY = 3  # times in a row a worker left us with short heartbeat gaps: it is faster
 JITTER = 0.5  # a worker's wait before reconnecting is lengthened by up to half, at random
 
 
@@ -149,6 +150,7 @@ class QueueState:
         self.backlog_until = 0.0  # heartbeats read before then were held up by our own stall
         self.ignored = 0
         self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
+        self.gave_up_early: OrderedDict[bytes, int] = OrderedDict()  # identity -> times in a row
         self.to_workers: list[tuple[bytes, list[bytes]]] = []
         self.to_clients: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -197,9 +199,7 @@ class QueueState:
                 self.notes.extend(self.names.add(identity))
             else:  # it gave us up and reconnected while we still heard it
                 self.notes.append(("reconnect", f"{self.names[identity]} reconnected"))
-                gap = worker.heartbeat_gap
-                if gap is not None and gap < self.heartbeat_interval / MISMATCH_FACTOR:
-                    self._mismatch(identity, gap)  # its patience is shorter than our interval
+                self._gave_up(identity, worker.heartbeat_gap)
                 worker.last_heartbeat = worker.heartbeat_gap = None
                 worker.short_gaps = 0
                 if worker.request is not None:  # what it held is gone
@@ -324,9 +324,7 @@ class QueueState:
         self.names.remove(identity)
         self.unreachable += 1
         self.notes.append(("unreachable", f"{self.names[identity]} is gone"))
-        gap = worker.heartbeat_gap  # a worker faster than us closes its socket on us
-        if gap is not None and gap < self.heartbeat_interval / MISMATCH_FACTOR:
-            self._mismatch(identity, gap)
+        self._gave_up(identity, worker.heartbeat_gap)  # it may have closed its socket on us
         if worker.request is not None:
             self._requeue(worker)
         self._assign_pending(now)
@@ -347,6 +345,22 @@ class QueueState:
         if previous is None:
             self.late[identity] = now
         self.notes.append(("reject", f"from unknown worker {self.names[identity]}: HEARTBEAT"))
+
+    def _gave_up(self, identity: bytes, gap: float | None) -> None:
+        """The worker left us (a READY again, or its connection gone). One whose patience is
+        shorter than our interval does so again and again, short gaps between its heartbeats
+        each time; once proves nothing: a stall bunches anyone's heartbeats and ends their
+        patience too."""
+        if gap is None:  # too short a stay to measure anything
+            return
+        if gap >= self.heartbeat_interval / MISMATCH_FACTOR:
+            self.gave_up_early.pop(identity, None)
+            return
+        times = self.gave_up_early[identity] = self.gave_up_early.pop(identity, 0) + 1
+        while len(self.gave_up_early) > LATE_REMEMBERED:
+            self.gave_up_early.popitem(last=False)
+        if times >= GAVE_UP_EARLY:
+            self._mismatch(identity, gap)
 
     def _mismatch(self, identity: bytes, gap: float) -> None:
         """Name a worker whose heartbeat interval differs from ours, once per worker."""

@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+from pirate_helpers import netns
+
 # How a role is started: as `python -m pirate_helpers`, with its threads' stacks dumped to
 # stderr on SIGUSR1, so a role that does not stop in time shows where it was stuck.
 LAUNCH = ("import faulthandler, runpy, signal; "
@@ -30,9 +32,8 @@ class Role:
                  code: str | None = None) -> None:
         self.args = args
         program = ["-c", LAUNCH if code is None else code]
-        in_namespace = ["ip", "netns", "exec", namespace] if namespace else []
         self.process = subprocess.Popen(
-            [*in_namespace, sys.executable, *program, *args],
+            netns.command(namespace, sys.executable, *program, *args),
             stdin=subprocess.PIPE if stdin else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from pirate_helpers.course.split_brain import SplitBrainLab, namespaces_unavailable
+from pirate_helpers import netns
+from pirate_helpers.course.split_brain import SplitBrainLab
 
 HEARTBEAT = 0.1
 EXPIRY = 2 * HEARTBEAT
 WAYS = ["relay", pytest.param("namespaces", marks=pytest.mark.skipif(
-    namespaces_unavailable() is not None, reason=str(namespaces_unavailable())))]
+    netns.unavailable() is not None, reason=str(netns.unavailable())))]
 
 
 def ready(states):
@@ -50,8 +51,8 @@ def test_two_islands_each_with_clients_both_go_active_and_the_pair_stops_when_th
 def test_the_lab_leaves_nothing_behind(way):
     with SplitBrainLab(HEARTBEAT, namespaces=way == "namespaces") as lab:
         assert lab.wait_for(ready)
-        made = list(lab._made)
-    assert lab._made == [] and all(not actor.running for actor in lab._actors.values())
+        made = list(lab.net.namespaces.values()) if lab.net else []
+    assert all(not actor.running for actor in lab._actors.values())
     if made:
         listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
         assert not set(made) & {line.split()[0] for line in listed.stdout.splitlines()}

@@ -70,6 +70,26 @@ def test_state_a_worker_reconnecting_with_short_gaps_is_named_once():
     assert "~0.1 s, this queue every 1 s" in detail and "reconnecting" in detail
 
 
+@given(st.lists(st.booleans(), max_size=12))
+def test_state_a_worker_leaving_early_is_named_only_after_three_times_in_a_row(short):
+    """Each True: it gives us up after two heartbeats 0.1 s apart (a faster worker, or a
+    stall that bunched them); each False: after two at our pace. Named once three short
+    ones come in a row, never before."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3)
+    w = wire_identity("w")
+    state.on_worker_message([w, PPP_READY], 0.0)
+    now, run, longest = 0.0, 0, 0
+    for is_short in short:
+        gap = 0.1 if is_short else 1.0
+        state.on_worker_message([w, PPP_HEARTBEAT], now + gap)
+        state.on_worker_message([w, PPP_HEARTBEAT], now + 2 * gap)
+        now += 2 * gap + 0.05
+        state.on_worker_message([w, PPP_READY], now)
+        run = run + 1 if is_short else 0
+        longest = max(longest, run)
+    assert kinds(state).count("mismatch") == (1 if longest >= 3 else 0), state.notes
+
+
 def test_state_a_faster_worker_that_keeps_its_connection_is_named_once():
     state = QueueState(heartbeat_interval=1.0, liveness=3)
     w = wire_identity("eager")
@@ -132,7 +152,7 @@ def test_state_a_faster_worker_is_still_named_after_the_queue_stalled():
     state.on_worker_message([w, PPP_READY], 0.0)
     state.tick(3.0)  # late by two intervals: what arrives within one more was held up
     now = 4.0
-    for _ in range(3):  # READY, two heartbeats 0.1 s apart, gives up, READY again...
+    for _ in range(5):  # READY, two heartbeats 0.1 s apart, gives up, READY again...
         state.on_worker_message([w, PPP_READY], now)
         state.on_worker_message([w, PPP_HEARTBEAT], now + 0.1)
         state.on_worker_message([w, PPP_HEARTBEAT], now + 0.2)

@@ -1,6 +1,8 @@
 """The workshop: the exercise's check accepts the right worker and names each wrong one;
 the instructor's partition from the queue's side purges a worker and loses nothing."""
 
+from contextlib import ExitStack
+
 import pytest
 from exercise_workers import RIGHT, WRONG
 
@@ -57,29 +59,32 @@ def test_a_partition_ignores_a_worker_both_ways_until_it_heals():
 def test_a_partitioned_worker_is_purged_in_time_and_nothing_is_lost():
     trace = Trace()
     options = {"heartbeat_interval": 0.05, "liveness": 3}
-    with ParanoidQueue(trace=trace, trace_messages=False, **options) as queue:
-        cut = ParanoidWorker("cut", connect=queue.join_workers, reconnect_min=0.05,
-                             trace=trace, **options).start()
-        steady = ParanoidWorker("steady", connect=queue.join_workers, trace=trace,
-                                **options).start()
+    with ExitStack() as stack:
+        queue = stack.enter_context(ParanoidQueue(trace=trace, trace_messages=False, **options))
+        cut = stack.enter_context(ParanoidWorker("cut", connect=queue.join_workers,
+                                                 reconnect_min=0.05, trace=trace, **options))
+        stack.enter_context(ParanoidWorker("steady", connect=queue.join_workers, trace=trace,
+                                           **options))
         assert trace.wait_for(lambda: len(queue.state.ready) == 2, 5)
-        load = SteadyLoad(queue.join_clients, "load", rate=100, requests=60, timeout=0.5,
-                          trace=trace).start()
+        load = stack.enter_context(SteadyLoad(queue.join_clients, "load", rate=100,
+                                              requests=60, timeout=0.5, trace=trace))
         assert trace.wait_for(lambda: load.answered >= 5, 5)
         queue.partition("cut", 0.6)
-        assert trace.wait_for(lambda: trace.count("purge") == 1, 5)
-        cut_at = next(e.t for e in trace.events if e.kind == "partition")
-        purged_at = next(e.t for e in trace.events if e.kind == "purge")
+        assert trace.wait_for(lambda: trace.count("partition") == 1, 5), "the loop applied it"
+        [applied] = trace.of("queue", "partition")
+        assert applied.detail == "cut cut off for 0.6 s", applied.detail
+
+        def purges_after_the_cut() -> list:
+            return [e for e in trace.of("queue", "purge") if e.t >= applied.t]
+
+        assert trace.wait_for(purges_after_the_cut, 5)
         # liveness x interval exactly on the fake clock (above); here a busy machine's slack
-        assert purged_at - cut_at <= 0.15 + 0.05 + 1.0, "within liveness x interval"
+        assert purges_after_the_cut()[0].t - applied.t <= 0.15 + 0.05 + 1.0
         assert load.join(15)
         assert (load.answered, load.lost) == (60, 0), load.summary()
         assert trace.wait_for(lambda: cut.identity in queue.state.workers, 5), "it came back"
         with LazyPirateClient(queue.join_clients, timeout=1) as client:
             assert client.request(b"after") == [b"after"]
-        load.stop()
-        cut.stop()
-        steady.stop()
 
 
 def notebook_cell(tag_or_text: str) -> str:

@@ -14,16 +14,16 @@ same thing to the servers: their peer's state stops arriving.
 from __future__ import annotations
 
 import atexit
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 
+from .. import netns
 from ..binary_star import BinaryStarClient, BinaryStarServer
 from ..lazy import ServerUnavailable
 from ..relay import Relay
@@ -56,16 +56,6 @@ def start_pair(heartbeat: float, trace: Trace, *,
     return servers["primary"], servers["backup"], relays
 
 
-def namespaces_unavailable() -> str | None:
-    """Why a real partition cannot be made here, or None when it can."""
-    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("ip") is None:
-        return "needs Linux, root and iproute2's `ip netns`"
-    probe = f"bsprobe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None if made.returncode == 0 else f"`ip netns add` failed: {made.stderr.strip()}"
-
-
 SUMMARY = re.compile(r"(\d+) of (\d+) answered")
 STATE_LINE = re.compile(r"\s(primary|backup)  (primary|backup|active|passive|fatal)  ")
 
@@ -76,8 +66,8 @@ class _Server:
 
     def __init__(self, namespace: str, *args: str) -> None:
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-m", "pirate_helpers",
-             "binary-star", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            netns.command(namespace, sys.executable, "-m", "pirate_helpers", "binary-star",
+                          *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         self.state = "starting"
         self.lines: list[str] = []
@@ -109,14 +99,15 @@ class SplitBrainLab:
     context manager: everything it made is removed on the way out."""
 
     def __init__(self, heartbeat: float = 0.1, *, namespaces: bool | None = None) -> None:
-        reason = namespaces_unavailable() if namespaces is not False else "not asked for"
+        reason = netns.unavailable() if namespaces is not False else "not asked for"
         self.namespaces = reason is None
         self.partition = ("a real partition: the link between two network namespaces "
                           "taken down" if self.namespaces else
                           f"the relay on the state link ({reason})")
         self.heartbeat = heartbeat
         self.trace = Trace()
-        self._made: list[str] = []
+        self._network = ExitStack()  # the namespaces, when they are used
+        self.net: netns.Network | None = None
         self._servers: dict[str, _Server] = {}
         self._relays: list[Relay] = []
         self._actors: dict[str, BinaryStarServer] = {}
@@ -140,35 +131,20 @@ class SplitBrainLab:
         self._actors = {"primary": primary, "backup": backup}
         self._frontends = {"primary": primary.endpoint, "backup": backup.endpoint}
 
-    def _ip(self, *args: str, namespace: str | None = None) -> None:
-        command = ["ip", *args] if namespace is None else ["ip", "-n", namespace, *args]
-        subprocess.run(command, check=True, capture_output=True, timeout=10)
-
     def _start_namespaces(self) -> None:
-        tag = os.getpid() % 100000
-        self._ns = {who: f"bs{tag}{who[0]}" for who in ("primary", "backup", "clients")}
-        for namespace in self._ns.values():
-            self._ip("netns", "add", namespace)
-            self._made.append(namespace)
-            self._ip("link", "set", "lo", "up", namespace=namespace)
-        # (left end, right end, subnet): .1 is the left end's address, .2 the right's
-        links = [("primary", "backup", 101), ("primary", "clients", 102),
-                 ("backup", "clients", 103)]
-        for left, right, subnet in links:
-            ends = [(left, f"v{subnet}{left[0]}", 1), (right, f"v{subnet}{right[0]}", 2)]
-            self._ip("link", "add", ends[0][1], "netns", self._ns[left], "type", "veth",
-                     "peer", "name", ends[1][1], "netns", self._ns[right])
-            for who, device, host in ends:
-                self._ip("addr", "add", f"198.18.{subnet}.{host}/24", "dev", device,
-                         namespace=self._ns[who])
-                self._ip("link", "set", device, "up", namespace=self._ns[who])
+        # primary-backup (the state link), clients-primary, clients-backup; .1 the left end
+        links = [("primary", "198.18.101.1/24", "backup", "198.18.101.2/24"),
+                 ("primary", "198.18.102.1/24", "clients", "198.18.102.2/24"),
+                 ("backup", "198.18.103.1/24", "clients", "198.18.103.2/24")]
+        self.net = self._network.enter_context(
+            netns.network(["primary", "backup", "clients"], links))
         self._frontends = {"primary": "tcp://198.18.102.1:5555",
                            "backup": "tcp://198.18.103.1:5555"}
         publish = {"primary": "tcp://198.18.101.1:5556", "backup": "tcp://198.18.101.2:5556"}
         for who, peer in (("primary", "backup"), ("backup", "primary")):
             # --insecure: these addresses exist only inside this machine's namespaces
-            self._servers[who] = _Server(self._ns[who], f"--{who}", "--insecure", "--quiet",
-                                         "--frontend", self._frontends[who],
+            self._servers[who] = _Server(self.net.namespaces[who], f"--{who}", "--insecure",
+                                         "--quiet", "--frontend", self._frontends[who],
                                          "--publish", publish[who], "--subscribe",
                                          publish[peer], "--heartbeat-ms",
                                          f"{self.heartbeat * 1000:g}")
@@ -192,14 +168,14 @@ class SplitBrainLab:
 
     def cut(self) -> None:
         if self.namespaces:
-            self._ip("link", "set", "v101p", "down", namespace=self._ns["primary"])
+            self.net.cut("primary", "backup")
         else:
             for relay in self._relays:
                 relay.cut()
 
     def heal(self) -> None:
         if self.namespaces:
-            self._ip("link", "set", "v101p", "up", namespace=self._ns["primary"])
+            self.net.heal("primary", "backup")
         else:
             for relay in self._relays:
                 relay.heal()
@@ -219,13 +195,14 @@ class SplitBrainLab:
                 except ServerUnavailable:
                     pass
                 return client.answered
-        namespace = self._ns["clients" if island == "both" else island]
+        namespace = self.net.namespaces["clients" if island == "both" else island]
         result = subprocess.run(
-            ["ip", "netns", "exec", namespace, sys.executable, "-m", "pirate_helpers",
-             "binary-star-client", "--connect", servers[0], "--connect", servers[1],
-             "--requests", str(requests), "--name", island, "--quiet",
-             "--timeout-ms", f"{timing['timeout'] * 1000:g}",
-             "--settle-ms", f"{timing['settle'] * 1000:g}", "--retries", str(timing["retries"])],
+            netns.command(namespace, sys.executable, "-m", "pirate_helpers",
+                          "binary-star-client", "--connect", servers[0], "--connect", servers[1],
+                          "--requests", str(requests), "--name", island, "--quiet",
+                          "--timeout-ms", f"{timing['timeout'] * 1000:g}",
+                          "--settle-ms", f"{timing['settle'] * 1000:g}",
+                          "--retries", str(timing["retries"])),
             capture_output=True, text=True, timeout=60)
         match = SUMMARY.search(result.stdout + result.stderr)
         return int(match.group(1)) if match else 0
@@ -236,6 +213,4 @@ class SplitBrainLab:
             server.stop()
         for actor in [*self._relays, *self._actors.values()]:
             actor.stop()
-        for namespace in self._made:
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
-        self._made.clear()
+        self._network.close()

@@ -6,16 +6,15 @@ closes: no FIN, no RST, and a new connection's SYN goes unanswered, which the re
 accepts connections and acknowledges bytes itself) cannot show. The worker's lines are added
 to a `Trace` as they arrive, so it shares the kernel's timeline with the queue.
 
-Needs root and iproute2's `ip netns`; `Unavailable` says in one line why not. Names and the
-198.19.N.0/24 subnet (benchmark space, RFC 2544) are made from the process id, so two
-notebooks do not collide; `with` removes the namespace and both ends of the link.
+The namespace is `pirate_helpers.netns`'s (`Unavailable` says in one line why it cannot be
+made); the 198.19.N.0/24 subnet (benchmark space, RFC 2544) is made from the process id, so
+two notebooks do not collide; `with` removes the namespace and both ends of the link.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,73 +23,53 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .. import netns
+from ..netns import Unavailable as Unavailable  # the lesson catches it from here
 from ..trace import Trace
 
 LINE = re.compile(r"^\s*[\d.]+s\s+(\S+)\s+(\S+)\s+(.*)$")  # "  1.044s  w1  backoff  queue silent"
-
-
-class Unavailable(Exception):
-    """This machine cannot make network namespaces (not root, no `ip`, no permission)."""
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
 
 
 @dataclass
 class Link:
     """The veth link to the namespace: `address` is this side's, the worker connects to it."""
 
-    namespace: str
-    device: str
+    net: netns.Network
     address: str
 
+    @property
+    def namespace(self) -> str:
+        return self.net.namespaces["worker"]
+
+    @property
+    def device(self) -> str:
+        return self.net.device(None, "worker")
+
     def cut(self) -> None:
-        _ip("link", "set", self.device, "down")
+        self.net.cut(None, "worker")
 
     def heal(self) -> None:
-        _ip("link", "set", self.device, "up")
-
-    def connecting(self) -> int:
-        """Connections the namespace has started to `address` and not completed (SYN-SENT)."""
-        out = subprocess.run(["ip", "netns", "exec", self.namespace, "ss", "-Htn", "state",
-                              "syn-sent", "dst", self.address], capture_output=True, text=True,
-                             timeout=10, check=True).stdout
-        return len(out.splitlines())
+        self.net.heal(None, "worker")
 
     def wait_connecting(self, timeout: float = 2.0) -> int:
-        """`connecting()` once it is above 0, or 0 after `timeout` (a worker's connect is
-        started by libzmq's I/O thread a moment after the worker says it reconnects)."""
+        """Connections the namespace has started to `address` and not completed (SYN-SENT)
+        once there are any, or 0 after `timeout` (a worker's connect is started by libzmq's
+        I/O thread a moment after the worker says it reconnects)."""
         deadline = time.monotonic() + timeout
-        while (pending := self.connecting()) == 0 and time.monotonic() < deadline:
+        pending = self.net.connecting("worker", self.address)
+        while pending == 0 and time.monotonic() < deadline:
             time.sleep(0.02)  # a bounded poll of the kernel's socket table; nothing to wait on
+            pending = self.net.connecting("worker", self.address)
         return pending
 
 
 @contextmanager
 def linked_namespace() -> Iterator[Link]:
     """A namespace and a veth link to it, removed afterwards; `Unavailable` where impossible."""
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ss") is None:
-        raise Unavailable("a real partition needs root, iproute2's `ip netns` and `ss`")
-    tag = os.getpid() % 100000
-    namespace, here, there = f"pp{tag}", f"pp{tag}h", f"pp{tag}t"
     subnet = f"198.19.{1 + os.getpid() % 250}"
-    try:
-        _ip("netns", "add", namespace)
-    except subprocess.CalledProcessError as error:
-        raise Unavailable(f"cannot make a network namespace here: "
-                          f"{error.stderr.decode().strip()}") from None
-    try:
-        _ip("link", "add", here, "type", "veth", "peer", "name", there, "netns", namespace)
-        _ip("addr", "add", f"{subnet}.1/24", "dev", here)
-        _ip("link", "set", here, "up")
-        for args in (("addr", "add", f"{subnet}.2/24", "dev", there),
-                     ("link", "set", there, "up"), ("link", "set", "lo", "up")):
-            _ip("netns", "exec", namespace, "ip", *args)
-        yield Link(namespace, here, f"{subnet}.1")
-    finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True, timeout=10)
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+    with netns.network(["worker"], [(None, f"{subnet}.1/24", "worker", f"{subnet}.2/24")]
+                       ) as net:
+        yield Link(net, f"{subnet}.1")
 
 
 @contextmanager
@@ -98,8 +77,8 @@ def worker_in(link: Link, connect: str, trace: Trace, *options: str) -> Iterator
     """`pirate paranoid-worker --connect connect OPTIONS` inside the namespace; each line it
     prints (backoff, reconnect, ...) becomes an event of `trace` when it arrives."""
     process = subprocess.Popen(
-        ["ip", "netns", "exec", link.namespace, sys.executable, "-m", "pirate_helpers",
-         "paranoid-worker", "--connect", connect, *options],
+        netns.command(link.namespace, sys.executable, "-m", "pirate_helpers",
+                      "paranoid-worker", "--connect", connect, *options),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
