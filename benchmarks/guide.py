@@ -23,20 +23,18 @@ tracing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pirate_helpers import netns
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from guide_peers import PEERS, Missing, Namespace, build  # noqa: E402
 
-PEERS = Path("/work/shared/guide-peers")
+from pirate_helpers import netns  # noqa: E402
+
 C_PROGRAMS = ("mdbroker", "ppqueue", "mdworker", "ppworker_nofault", "mdpload")
 PIRATE = [sys.executable, "-m", "pirate_helpers"]
 BROKER_CORE, OTHER_CORE = 0, 1
@@ -71,64 +69,6 @@ RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.
           ("ours paranoid traced", "ours paranoid")]
 
 
-class Missing(Exception):
-    """Something this benchmark needs is not on this machine (the message says what)."""
-
-
-def build(peers: Path) -> Path:
-    """Compile the C peers once per version of their sources; return the folder."""
-    for tool in ("gcc", "pkg-config"):
-        if shutil.which(tool) is None:
-            raise Missing(f"{tool} is not installed (Debian: build-essential pkg-config)")
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libczmq", "libzmq"],
-                           capture_output=True, text=True)
-    if flags.returncode:
-        raise Missing("libczmq/libzmq development files not found (Debian: libczmq-dev)")
-    digest = hashlib.sha256()
-    for source in sorted(peers.glob("*.[ch]")):
-        digest.update(source.name.encode() + source.read_bytes())
-    out = Path(tempfile.gettempdir()) / f"pirate-guide-peers-{digest.hexdigest()[:12]}"
-    out.mkdir(exist_ok=True)
-    for program in C_PROGRAMS:
-        if (out / program).exists():
-            continue
-        done = subprocess.run(["gcc", "-O2", "-w", "-include", "czmq3_compat.h",
-                               f"{program}.c", "-o", str(out / f"{program}.tmp"),
-                               *flags.stdout.split(), "-luuid", "-lpthread"],
-                              cwd=peers, capture_output=True, text=True)
-        if done.returncode:
-            last = (done.stderr.strip().splitlines() or ["?"])[-1]
-            raise Missing(f"building {program}.c failed: {last}")
-        (out / f"{program}.tmp").rename(out / program)
-    return out
-
-
-class Namespace:
-    """A private network namespace (`pirate_helpers.netns`, loopback up), so the Guide's fixed
-    ports collide with nothing else on the machine; removed on exit."""
-
-    def __init__(self, run: int) -> None:
-        self._network = netns.network([f"r{run}"])
-
-    def __enter__(self) -> Namespace:
-        try:
-            self.name = next(iter(self._network.__enter__().namespaces.values()))
-        except netns.Unavailable as why:
-            raise Missing(f"cannot make a network namespace: {why}") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._network.__exit__(*exc)
-
-    def start(self, command: list[str], core: int, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(netns.command(self.name, *command),
-                                preexec_fn=lambda: os.sched_setaffinity(0, {core}), **kwargs)
-
-    def connections(self, port: int) -> int:
-        """Established TCP connections to `port` inside the namespace."""
-        return netns.tcp_count(self.name, "established", f"( sport = :{port} )")
-
-
 def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: int,
             binaries: Path, peers: Path) -> float:
     """Replies per second through `broker`; raises RuntimeError on a bad or lost reply."""
@@ -140,11 +80,8 @@ def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: i
         started = [namespace.start(command, BROKER_CORE, **quiet)]
         try:
             started += [namespace.start([worker], OTHER_CORE, **quiet) for _ in range(workers)]
-            deadline = time.monotonic() + 15
-            while namespace.connections(worker_port) < workers:  # bound, workers connected
-                if time.monotonic() > deadline or started[0].poll() is not None:
-                    raise RuntimeError(f"{broker.name}: workers did not connect within 15 s")
-                time.sleep(0.05)
+            if not namespace.wait_for_connections(worker_port, workers, alive=started[0]):
+                raise RuntimeError(f"{broker.name}: workers did not connect within 15 s")
             load = namespace.start([str(binaries / "mdpload"), broker.protocol,
                                     "tcp://127.0.0.1:5555", str(in_flight), "0.5",
                                     str(seconds)], OTHER_CORE, stdout=subprocess.PIPE, text=True)
@@ -181,9 +118,7 @@ def main() -> int:
             raise Missing("needs 2 cores: the broker on one, workers and load on the other")
         if reason := netns.unavailable():
             raise Missing(f"private namespaces: {reason}")
-        if not (args.peers / "mdpload.c").exists():
-            raise Missing(f"the Guide's peers are not at {args.peers}")
-        binaries = build(args.peers)
+        binaries = build(C_PROGRAMS, args.peers)
     except Missing as missing:
         print(f"guide benchmark skipped: {missing}")
         return 0

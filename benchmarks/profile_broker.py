@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from guide import BROKER_CORE, OTHER_CORE, PEERS, Missing, Namespace, build
+from guide import BROKER_CORE, C_PROGRAMS, OTHER_CORE, PEERS, Missing, Namespace, build
 
 from pirate_helpers import netns
 
@@ -65,7 +65,7 @@ def main() -> int:
         serve(args.kind, args.serve)
         return 0
     try:
-        binaries = build(PEERS)
+        binaries = build(C_PROGRAMS, PEERS)
     except Missing as missing:
         print(f"profile skipped: {missing}")
         return 0

@@ -129,7 +129,8 @@ def reachable_host() -> str:
     """This machine's address on the network it would use to reach others.
 
     Connecting a UDP socket sends nothing; it only asks the kernel which source address a
-    route would use. Falls back to the host name's address, then loopback.
+    route would use. Without a route (a classroom router with no uplink): the first
+    interface's address that is not loopback, then the host name's address, then loopback.
     """
     for probe_address in ("192.0.2.1", "2001:db8::1"):  # documentation ranges: never used
         family = socket.AF_INET6 if ":" in probe_address else socket.AF_INET
@@ -139,6 +140,10 @@ def reachable_host() -> str:
                 return probe.getsockname()[0]
         except OSError:
             continue
+    for _, name in socket.if_nameindex():
+        address = interface_address(name)
+        if address and not _is_loopback_address(address):
+            return address
     try:
         return socket.gethostbyname(socket.gethostname())
     except OSError:

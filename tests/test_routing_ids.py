@@ -21,6 +21,7 @@ from pirate_helpers.majordomo import MajordomoWorker
 from pirate_helpers.majordomo.protocol import MDPC, MDPW, READY, REPLY
 from pirate_helpers.names import AddressMask
 from pirate_helpers.paranoid import PPP_READY, ParanoidWorker
+from pirate_helpers.security import Join
 from pirate_helpers.simple import SimpleWorker
 
 TIMEOUT_MS = 5000
@@ -156,6 +157,64 @@ def test_squatters_on_the_unseeded_counter_do_not_crash_a_role(role):
             assert reply[-1] == body
         assert process.process.poll() is None
         assert all(not squatter.closed for squatter in squatters)
+    finally:
+        ctx.destroy()
+        if worker is not None:
+            worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
+
+
+CURVE_ROLES = {  # role: (its options, its request, whether a REQ's empty frame comes first)
+    "lazy-server": ((), [b"hello"], True),
+    "simple-queue": ((), [b"hello"], True),
+    "paranoid-queue": ((), [b"hello"], True),
+    "majordomo-broker": ((), [MDPC, b"echo", b"hello"], True),
+    "binary-star": (("--primary", "--publish", "tcp://127.0.0.1:0", "--subscribe",
+                     "tcp://127.0.0.1:9", "--heartbeat-ms", "50"), [b"hello"], True),
+    "freelance-server": ((), [b"1", b"hello"], False),  # FLP: a control frame, no envelope
+}
+
+
+def curve_exchange(sock: zmq.Socket, request: list[bytes], envelope: bool) -> list[bytes]:
+    """Ask until answered, within a bound (a lone Binary Star primary refuses clients until
+    it has counted its peer gone); the reply without its envelope."""
+    for _ in range(TIMEOUT_MS // 500):
+        sock.send_multipart([b"", *request] if envelope else request, zmq.NOBLOCK)
+        if sock.poll(500):
+            reply = sock.recv_multipart()
+            return reply[1:] if envelope else reply
+    raise AssertionError(f"no reply to {request} within {TIMEOUT_MS} ms")
+
+
+@pytest.mark.parametrize("role", list(CURVE_ROLES))
+def test_squatters_holding_the_join_line_do_not_crash_a_curve_role(role):
+    """Behind --curve anyone with the join line gets in, and may choose any routing id: each
+    squatter is a CURVE client with its own valid key claiming a generated id. The role
+    must answer every one of them and every ordinary (anonymous) client after them."""
+    options, request, envelope = CURVE_ROLES[role]
+    process = Role(role, "--quiet", "--curve", *options)
+    ctx = context()
+    kind = ROLES.get(role, (None, None))[1]
+    worker = None
+    try:
+        clients = process.expect(r"join \(clients\): (\S+)").group(1)
+        assert Join.parse(clients).curve
+        if kind:
+            worker = named_worker(kind, process.expect(r"join \(workers\): (\S+)").group(1))
+        squatters = []  # kept: a closed squatter frees its id
+        for start in unseeded_starts(STARTS):
+            for n in range(PER_START):
+                squatter = ctx.socket(zmq.DEALER)
+                squatter.routing_id = generated(start + n)
+                Join.parse(clients).connect(squatter)
+                squatters.append(squatter)
+                assert curve_exchange(squatter, request, envelope)
+        for n in range(3):
+            ordinary = ctx.socket(zmq.DEALER)
+            Join.parse(clients).connect(ordinary)
+            body = f"ordinary {n}".encode()
+            assert curve_exchange(ordinary, [*request[:-1], body], envelope)[-1] == body
+        assert process.process.poll() is None
     finally:
         ctx.destroy()
         if worker is not None:

@@ -8,7 +8,14 @@ import pytest
 import zmq
 from processes import Role, poll_until, run
 
-from pirate_helpers import Faults, LazyPirateClient, LazyServer, ParanoidQueue, ParanoidWorker
+from pirate_helpers import (
+    Faults,
+    LazyPirateClient,
+    LazyServer,
+    ParanoidQueue,
+    ParanoidWorker,
+    netns,
+)
 from pirate_helpers.lazy import ServerUnavailable
 from pirate_helpers.security import (
     Join,
@@ -233,6 +240,31 @@ def test_insecure_binds_with_a_warning():
         assert client.returncode == 0 and "2 of 2 answered" in client.stdout, client.stderr
         assert server.stop() == 0
     assert "warning: --insecure" in server.stderr
+
+
+def test_a_room_with_no_route_out_still_gets_a_join_line_its_students_reach():
+    """A classroom router with no uplink gives the instructor's laptop an address and no
+    default route; the join line names that address. A machine with no network address at
+    all says, in one warning, that its join line (loopback) reaches no one."""
+    if reason := netns.unavailable():
+        pytest.skip(reason)
+    link = [("room", "198.18.3.1/30", "student", "198.18.3.2/30")]
+    with netns.network(["room", "student", "alone"], link) as net:
+        with Role("lazy-server", "--insecure", "--bind", "tcp://*:0",
+                  namespace=net.namespace("room")) as server:
+            join = server.expect(r"join \(clients\): (\S+)").group(1)
+            assert join.startswith("tcp://198.18.3.1:"), join
+            with Role("lazy-client", "--join", join, "--requests", "2",
+                      namespace=net.namespace("student")) as student:
+                student.expect(r"2 of 2 answered")
+            assert server.stop() == 0
+        assert "only this machine reaches" not in server.stderr
+        with Role("lazy-server", "--insecure", "--bind", "tcp://*:0",
+                  namespace=net.namespace("alone")) as alone:
+            assert alone.expect(r"join \(clients\): (\S+)").group(1).startswith("tcp://127.")
+            assert alone.stop() == 0
+        [warning] = [line for line in alone.stderr.splitlines() if "--advertise" in line]
+        assert "names tcp://127." in warning and "only this machine reaches" in warning
 
 
 def test_curve_processes_join_and_the_key_file_keeps_the_join_line(tmp_path):

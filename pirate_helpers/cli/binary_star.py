@@ -17,7 +17,7 @@ from .common import (
     role,
     say,
     serve,
-    warn_if_insecure,
+    warn_about_reach,
 )
 from .options import (
     add_request_options,
@@ -64,7 +64,7 @@ def binary_star(args: argparse.Namespace) -> int:
                               security=security_from(args, args.frontend, args.publish),
                               trace=make_trace(args))
     server.start()
-    warn_if_insecure("binary-star", server.security, server.endpoint, server.publish_endpoint)
+    warn_about_reach("binary-star", server.security, server.endpoint, server.publish_endpoint)
     status = serve("binary-star", server, announce=[
         f"{who} listening on {server.endpoint}",
         f"{who} publishing its state on {server.publish_endpoint}",

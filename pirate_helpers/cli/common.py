@@ -14,7 +14,7 @@ from typing import Protocol, TextIO
 
 from ..actor import Actor
 from ..endpoints import is_public
-from ..security import Security, is_loopback
+from ..security import Security, advertised, is_loopback
 from ..trace import Event, Trace
 
 ROLES: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]] = {}
@@ -243,15 +243,22 @@ def serve(role_name: str, *actors: Actor, announce: Sequence[str] = (),
     return 0
 
 
-def warn_if_insecure(role_name: str, security: Security, *endpoints: str) -> None:
-    """One warning line per endpoint that `--insecure` opens to the network."""
-    if security.mode != "insecure":
-        return
+def warn_about_reach(role_name: str, security: Security, *endpoints: str) -> None:
+    """One warning line per endpoint open to the network that `--insecure` leaves open to
+    anyone, and per one whose join line would name this machine's loopback (it found no
+    network address), which no other machine can use."""
     for endpoint in endpoints:
-        if not is_loopback(endpoint):
+        if is_loopback(endpoint):
+            continue
+        if security.mode == "insecure":
             say(role_name, f"warning: --insecure: {endpoint} lets anyone on the network "
                 "connect, read and forge messages (fine for a trusted classroom LAN; "
                 "--curve is the safe choice)", error=True)
+        named = advertised(endpoint, security.advertise)
+        if is_loopback(named):
+            say(role_name, f"warning: {endpoint} is open to the network, but its join line "
+                f"names {named}, which only this machine reaches (no network address found): "
+                "give the address students reach with --advertise HOST", error=True)
 
 
 def join_lines(security: Security | None = None, **lines: str) -> list[str]:

@@ -16,7 +16,7 @@ from .common import (
     role,
     say,
     serve,
-    warn_if_insecure,
+    warn_about_reach,
 )
 from .options import (
     add_fault_options,
@@ -47,7 +47,7 @@ def freelance_server(args: argparse.Namespace) -> int:
     server = FreelanceServer("freelance-server", bind=args.bind, faults=faults_from(args),
                              security=security_from(args, args.bind), trace=make_trace(args))
     server.start()
-    warn_if_insecure("freelance-server", server.security, server.endpoint)
+    warn_about_reach("freelance-server", server.security, server.endpoint)
     return serve("freelance-server", server, announce=[
         f"listening on {server.endpoint}", *join_lines(server.security, clients=server.endpoint)])
 

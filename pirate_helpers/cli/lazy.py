@@ -19,7 +19,7 @@ from .common import (
     role,
     say,
     serve,
-    warn_if_insecure,
+    warn_about_reach,
 )
 from .options import (
     add_fault_options,
@@ -52,7 +52,7 @@ def lazy_server(args: argparse.Namespace) -> int:
                         faults=faults_from(args), security=security_from(args, args.bind),
                         trace=make_trace(args))
     server.start()
-    warn_if_insecure("lazy-server", server.security, server.endpoint)
+    warn_about_reach("lazy-server", server.security, server.endpoint)
     return serve("lazy-server", server, announce=[
         f"listening on {server.endpoint}",
         *join_lines(server.security, clients=server.endpoint)])

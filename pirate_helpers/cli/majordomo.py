@@ -13,7 +13,7 @@ from .common import (
     make_trace,
     role,
     serve,
-    warn_if_insecure,
+    warn_about_reach,
 )
 from .lazy import client_options, run_client
 from .options import (
@@ -84,7 +84,7 @@ def majordomo_broker(args: argparse.Namespace) -> int:
                              security=security_from(args, args.bind),
                              trace=make_trace(args), trace_messages=not args.quiet)
     broker.start()
-    warn_if_insecure("majordomo-broker", broker.security, broker.endpoint)
+    warn_about_reach("majordomo-broker", broker.security, broker.endpoint)
     return serve("majordomo-broker", broker, announce=[
         f"listening on {broker.endpoint}",
         *join_lines(broker.security, clients=broker.endpoint, workers=broker.endpoint)])

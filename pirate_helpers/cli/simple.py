@@ -9,7 +9,7 @@ from ..paranoid import ParanoidQueue
 from ..security import Security
 from ..simple import SimplePirateQueue, SimpleWorker
 from ..views.console import TerminalDashboard
-from .common import join_lines, make_trace, role, serve, warn_if_insecure
+from .common import join_lines, make_trace, role, serve, warn_about_reach
 from .options import (
     add_broker_options,
     add_fault_options,
@@ -36,7 +36,7 @@ def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue,
     `--dashboard`, under a live table of its workers. `chaos` carries out the instructor's
     typed commands."""
     queue.start()
-    warn_if_insecure(role_name, queue.security, queue.frontend_endpoint, queue.backend_endpoint)
+    warn_about_reach(role_name, queue.security, queue.frontend_endpoint, queue.backend_endpoint)
     announce = [f"frontend (clients) on {queue.frontend_endpoint}",
                 f"backend (workers) on {queue.backend_endpoint}",
                 *join_lines(clients=queue.join_clients, workers=queue.join_workers),

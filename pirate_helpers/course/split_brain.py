@@ -181,11 +181,13 @@ class SplitBrainLab:
                 relay.heal()
 
     def ask(self, island: str, requests: int) -> int:
-        """Requests from clients on `island`, one at a time (timeout one heartbeat, a
-        settle of two, 4 tries); how many were answered before the first given up."""
+        """Requests from clients on `island`, one at a time (timeout three heartbeats, a
+        settle of two, 4 tries); how many were answered before the first given up. A reply
+        a busy machine delays past the timeout sends the clients to the backup, whose
+        peer is gone: their vote makes it active, as it would a slow primary's clients."""
         servers = ([self._frontends["primary"], self._frontends["backup"]] if island == "both"
                    else [self._frontends[island]] * 2)
-        timing = {"timeout": self.heartbeat, "settle": 2 * self.heartbeat, "retries": 4}
+        timing = {"timeout": 3 * self.heartbeat, "settle": 2 * self.heartbeat, "retries": 4}
         if not self.namespaces:
             with BinaryStarClient(servers, name=f"clients on {island}", trace=self.trace,
                                   **timing) as client:
