@@ -33,7 +33,7 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, guard, receive
 from .lazy import SIGNAL_CHECK_S, ServerUnavailable
-from .security import LOOPBACK, Join, KeyPair, Security
+from .security import LOOPBACK, ConnectionWatch, Join, KeyPair, Security
 from .trace import Trace, show_bytes
 
 
@@ -153,6 +153,8 @@ class BinaryStarServer(Actor):
     def setup(self) -> None:
         self.security.start(self.context, self.cleanups)
         self.frontend = self.socket(zmq.ROUTER)
+        self.frontend.router_mandatory = 1  # a reply a client cannot take raises: counted
+        self.watch = ConnectionWatch(self.monitor, self.frontend, self.trace, self.name)
         self.endpoint = self.security.bind(self.frontend, self.endpoint, pause=self.pause)
         self.statepub = self.socket(zmq.PUB)
         self.publish_endpoint = self.security.bind(self.statepub, self.publish_endpoint,
@@ -171,7 +173,10 @@ class BinaryStarServer(Actor):
             if now >= next_heartbeat:
                 self.statepub.send(str(int(self.state)).encode(), zmq.NOBLOCK)  # PUB drops
                 next_heartbeat = now + self.heartbeat_interval
-            readable = self.poll([self.frontend, self.statesub], next_heartbeat - now)
+            readable = self.poll([self.frontend, self.statesub, self.watch.events],
+                                 next_heartbeat - now)
+            if self.watch.events in readable:  # failed handshakes, accepts out of descriptors
+                self.watch.read()
             try:
                 if self.statesub in readable:
                     self._on_state()
@@ -211,8 +216,13 @@ class BinaryStarServer(Actor):
             return
         try:
             self.frontend.send_multipart(message, zmq.NOBLOCK)
-        except zmq.Again:  # the client's queue is full: it will ask again
+        except zmq.ZMQError as error:  # the client's queue is full, or it is gone: it
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):  # will ask again
+                raise
             self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
             return
         self.served += 1
         self.trace.add(self.name, "reply", body)

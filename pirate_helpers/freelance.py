@@ -245,7 +245,7 @@ class FreelanceServer(Actor):
         super().__init__(name, trace)
         self.endpoint = bind
         self.faults, self.security = faults, security
-        self.received = self.answered = self.pongs = self.rejected = 0
+        self.received = self.answered = self.pongs = self.rejected = self.unsent = 0
         self.frozen_until = 0.0
         self.watch: ConnectionWatch | None = None
 
@@ -260,6 +260,7 @@ class FreelanceServer(Actor):
 
     def setup(self) -> None:
         self.router = self.socket(zmq.ROUTER)
+        self.router.router_mandatory = 1  # a reply a client cannot take raises: counted
         self.security.start(self.context, self.cleanups)
         self.watch = ConnectionWatch(self.monitor, self.router, self.trace, self.name)
         if self.endpoint.rsplit(":", 1)[-1] in ("*", "0"):  # a port the OS picks
@@ -309,10 +310,16 @@ class FreelanceServer(Actor):
         return True
 
     def _send(self, message: list[bytes]) -> None:
-        try:  # never blocks: a ROUTER drops a message for a peer that is gone or full
+        """Never blocks: a reply to a client that is gone or not reading is counted."""
+        try:
             self.router.send_multipart(message, zmq.NOBLOCK)
-        except zmq.Again:
-            pass
+        except zmq.ZMQError as error:
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
+                raise
+            self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -412,7 +419,11 @@ class FreelanceClient(Actor):
             raise RuntimeError(f"{self.name} is not started (use `with` or .start())")
         self._requests += 1
         tag = str(self._requests).encode()  # an interrupted request's answer is skipped
-        self._caller.send_multipart([tag, *frames])
+        try:  # the agent reads each request at once: a full pipe means it is gone
+            self._caller.send_multipart([tag, *frames], zmq.NOBLOCK)
+        except zmq.Again:
+            self.stop()  # re-raises the agent's error, if that is why
+            raise RuntimeError(f"{self.name}'s agent is not taking requests") from None
         settings = self.settings
         deadline = time.monotonic() + settings["timeout"] * settings["tries"] + 1.0
         while True:

@@ -55,6 +55,7 @@ class StrictEcho(Actor):
         self.work_s = work_s
         self.faults = faults
         self.received = self.answered = self.dropped = self.rejected = 0
+        self.unsent = 0  # replies a client's full queue (or its gone connection) could not take
         self.crashed = False
         self.peer: str | None = None
 
@@ -125,8 +126,16 @@ class StrictEcho(Actor):
                 self.trace.add(self.name, "send", self.shown(request), peer=self.peer)
             try:
                 self.strict.send_multipart(request, zmq.NOBLOCK)
-            except zmq.Again:  # a REQ whose connection is gone would block here for good
-                self.answered -= 1
+            except zmq.ZMQError as error:
+                if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
+                    raise
+                if self.strict.type == zmq.ROUTER:  # answered, but a client not reading or
+                    self.unsent += 1  # gone cannot take it (it retries): counted apart
+                    if self.unsent % 10 == 1:
+                        self.trace.add(self.name, "unsent", f"a client is not taking replies "
+                                       f"({self.unsent} unsent)")
+                    continue
+                self.answered -= 1  # a REQ whose connection is gone would block here for good
                 self.trace.add(self.name, "reconnect", "connection gone before the reply; "
                                "READY again on a fresh socket")
                 self.renew()
@@ -178,6 +187,7 @@ class LazyServer(StrictEcho):
             self.join_token.connect(rep)
             return rep
         router = self.socket(zmq.ROUTER)
+        router.router_mandatory = 1  # a reply a client cannot take raises: counted, not lost
         self.security.start(self.context, self.cleanups)
         self.watch = ConnectionWatch(self.monitor, router, self.trace, self.name)
         self.endpoint = self.security.bind(router, self.endpoint, pause=self.pause)

@@ -695,7 +695,7 @@ class ParanoidQueue(TwoSidedQueue):
                     self.trace.add(self.name, "send", describe(message),
                                    peer=state.names[identity])
         for message in state.to_clients:
-            send(self.frontend, message)
+            self.reply_to_client(message)
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL
+from .endpoints import LOCAL, send
 from .security import LOOPBACK, ConnectionWatch, Security
 from .trace import Trace
 
@@ -26,12 +26,14 @@ class TwoSidedQueue(Actor):
         self.frontend_endpoint, self.backend_endpoint = frontend, backend  # ports filled in
         self.security = security
         self.watches: list[ConnectionWatch] = []  # the frontend's, the backend's
+        self.unsent = 0  # replies a client's full queue (or its gone connection) did not take
 
     def bind_both(self) -> None:
         """Make and bind both ROUTERs (in the actor's thread). The backend hands a routing
         id to a worker reconnecting under it, and fails a send to a gone worker
         (`ROUTER_MANDATORY`) instead of dropping it."""
         self.frontend = self.socket(zmq.ROUTER)
+        self.frontend.router_mandatory = 1  # a reply a client cannot take raises: counted
         self.backend = self.socket(zmq.ROUTER)
         self.backend.router_handover = 1
         self.backend.router_mandatory = 1
@@ -46,6 +48,21 @@ class TwoSidedQueue(Actor):
                                                    pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
+
+    def reply_to_client(self, frames: list[bytes]) -> bool:
+        """Send a reply without ever blocking; one a client is not reading (its queue full)
+        or has left is counted in `unsent`, traced once per ten, and lost: it asks again."""
+        try:
+            send(self.frontend, frames)
+        except zmq.ZMQError as error:
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
+                raise
+            self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
+            return False
+        return True
 
     @property
     def watch_events(self) -> tuple[zmq.Socket, ...]:

@@ -7,8 +7,8 @@ sits between the two: it listens on 127.0.0.1 (a random port), and each connecti
 it is carried to `target` byte for byte. ZMTP needs nothing more: the relay never parses it.
 
 - `cut()`: nothing passes either way, and nothing is closed. The relay goes on reading and
-  *holds* every byte, in order (up to `hold_limit` a direction, give or take one read;
-  beyond that it stops reading and the sender's TCP buffers fill, as on a real dead link).
+  *holds* every byte, in order, up to its bounds (below); then it stops reading and the
+  sender's TCP buffers fill, as on a real dead link.
   `heal()` delivers what was held, as TCP retransmission would once the link came back. A
   connection made during a cut is accepted but carried to the target only when the cut
   heals; if its client gives up and closes it first, the target never hears of it (its SYN
@@ -17,6 +17,15 @@ it is carried to `target` byte for byte. ZMTP needs nothing more: the relay neve
 - `latency(s)`: each byte is delivered `s` seconds after it was read, order kept.
 - `reset()`: every connection is closed at once with a TCP RST, both sides: what a rebooted
   router or a NAT that forgot its table does. Both peers see the error at once.
+
+Bounded both ways: a direction of a connection is read only while the bytes read from it and
+not yet written are under `hold_limit` (1 MiB), and all connections together under
+`total_limit` (64 MiB); so it holds at most `hold_limit` + one read (64 KiB) a direction
+and `total_limit` + one read in all, whether the bytes wait for a heal, for their latency,
+or for a peer that stopped reading. Past a bound the relay stops reading that side (counted
+in `paused`): backpressure, as a slow reader on a real link would exert, never growth.
+Out of file descriptors (EMFILE), it stops accepting for a moment (counted in
+`accept_failures`), serves the connections it has and accepts again once some close.
 
 What it is not: a network. The relay is a TCP endpoint of its own: it accepts each
 connection and acknowledges every byte itself. So under a cut a connect still completes
@@ -33,6 +42,7 @@ pure `Link`, one per direction of each connection; `Relay` is the socket loop ar
 
 from __future__ import annotations
 
+import errno
 import itertools
 import socket
 import struct
@@ -45,8 +55,10 @@ from .actor import Actor
 from .trace import Trace
 
 LOCAL_LISTEN = "tcp://127.0.0.1:*"
-HOLD_LIMIT_BYTES = 1 << 20  # per direction of a connection; past it the relay stops reading
+HOLD_LIMIT_BYTES = 1 << 20  # read and not yet written, a direction of a connection
+TOTAL_LIMIT_BYTES = 64 << 20  # read and not yet written, all connections both ways
 READ_BYTES = 65536
+ACCEPT_RETRY_S = 0.5  # out of file descriptors: how soon to try accepting again
 COMMAND_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 1.0
 SEND_RETRY_S = 0.005  # how soon to try again when a peer's receive buffer is full
@@ -108,15 +120,16 @@ class Link:
             return None
         return self.chunks[0][0]
 
-    def full(self, limit: int) -> bool:
-        return self.held >= limit
 
 
 # -- the socket loop ----------------------------------------------------------------------
 @dataclass
 class _Pair:
     """One relayed connection: the client's socket, the target's (None until carried), and
-    what is in flight each way with what was released but not yet written."""
+    what is in flight each way with what was released but not yet written.
+
+    `paused` names the directions ("up", "down") not read now because their bytes are at
+    the bound: each pause is counted once, when it begins."""
 
     number: int
     client: socket.socket
@@ -126,6 +139,13 @@ class _Pair:
     to_target: bytearray = field(default_factory=bytearray)
     to_client: bytearray = field(default_factory=bytearray)
     closing: set[str] = field(default_factory=set)  # "client", "target": close once written
+    paused: set[str] = field(default_factory=set)
+
+    def unwritten(self, way: str) -> int:
+        """Bytes read one way and not yet written: held in the link or released."""
+        if way == "up":
+            return self.upstream.held + len(self.to_target)
+        return self.downstream.held + len(self.to_client)
 
 
 class Relay(Actor):
@@ -133,7 +153,10 @@ class Relay(Actor):
 
     Steer it from any thread with `cut()`, `heal()`, `latency(seconds)` and `reset()`; each
     returns once the relay's thread has applied it, so the trace's "cut" is the moment the
-    bytes stopped. `connections` counts connections carried now; `carried` counts all.
+    bytes stopped. `connections` counts connections carried now; `carried` counts all;
+    `buffered` is what it holds now (read, not yet written), `paused` how many times a side
+    was left unread because its bytes reached a bound, `accept_failures` how many accepts
+    failed for want of file descriptors.
     """
 
     def __init__(
@@ -144,18 +167,23 @@ class Relay(Actor):
         listen: str = LOCAL_LISTEN,
         latency: float = 0.0,
         hold_limit: int = HOLD_LIMIT_BYTES,
+        total_limit: int = TOTAL_LIMIT_BYTES,
         trace: Trace | None = None,
     ) -> None:
+        if hold_limit < 1 or total_limit < 1:
+            raise ValueError(f"the relay's bounds are bytes >= 1, not {hold_limit}, {total_limit}")
         super().__init__(name, trace)
         self.target = target
         self.target_address = parse_tcp(target)
         self.listen_address = parse_tcp(listen)
-        self.hold_limit = hold_limit
+        self.hold_limit, self.total_limit = hold_limit, total_limit
         self.is_cut = False
         self.latency_s = latency
         self.endpoint = ""
         self.connections = self.carried = self.refused = 0
         self.bytes_up = self.bytes_down = 0  # delivered to the target, to the clients
+        self.buffered = self.paused = self.accept_failures = 0
+        self._accept_again_at = 0.0  # out of descriptors: the listener rests until then
         self._pairs: list[_Pair] = []
         self._numbers = itertools.count(1)
         self._commands: list[tuple[str, float]] = []
@@ -166,11 +194,6 @@ class Relay(Actor):
         self._wake_out: socket.socket | None = None
 
     # -- the caller's side ----------------------------------------------------------------
-    @property
-    def held(self) -> int:
-        """Bytes read and not yet delivered, all connections and both ways (a moment old)."""
-        return sum(p.upstream.held + p.downstream.held for p in list(self._pairs))
-
     def cut(self) -> None:
         """Stop carrying bytes both ways; every connection stays open."""
         self._command("cut")
@@ -199,7 +222,7 @@ class Relay(Actor):
             number = self._asked
         try:
             wake.send(b"!")
-        except OSError:  # the thread is ending: its end of the wake-up is gone
+        except OSError:  # full (a wake-up waits already), or the thread is ending
             pass
         if not self.wait_until(lambda: self._applied >= number or not self.running, timeout):
             raise TimeoutError(f"{self.name} did not {what} within {timeout} s")
@@ -211,6 +234,7 @@ class Relay(Actor):
     def setup(self) -> None:
         self._wake_out, self._wake_in = socket.socketpair()
         self._wake_out.setblocking(False)
+        self._wake_in.setblocking(False)  # a wake-up already waiting is enough
         listener = self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(self.listen_address)
@@ -226,7 +250,7 @@ class Relay(Actor):
                 now = time.monotonic()
                 for pair in list(self._pairs):
                     self._release(pair, now)
-                readable = self.poll(self._watched(), self._timeout(time.monotonic()))
+                readable = self.poll(self._watched(now), self._timeout(now))
                 self._on_readable(readable, time.monotonic())
         finally:
             for pair in list(self._pairs):
@@ -237,19 +261,35 @@ class Relay(Actor):
                     sock.close()
             self._listener = self._wake_out = self._wake_in = None
 
-    def _watched(self) -> list[socket.socket]:
-        watched = [self._wake_out, self._listener]
+    def _watched(self, now: float) -> list[socket.socket]:
+        watched = [self._wake_out]
+        if now >= self._accept_again_at:
+            watched.append(self._listener)
         for pair in self._pairs:
             if "client" not in pair.closing and not pair.upstream.ended \
-                    and not pair.upstream.full(self.hold_limit):
+                    and self._may_read(pair, "up"):
                 watched.append(pair.client)
             if pair.target is not None and "target" not in pair.closing \
-                    and not pair.downstream.ended and not pair.downstream.full(self.hold_limit):
+                    and not pair.downstream.ended and self._may_read(pair, "down"):
                 watched.append(pair.target)
         return watched
 
+    def _may_read(self, pair: _Pair, way: str) -> bool:
+        """Under both bounds; a pause that begins here is counted (and traced) once."""
+        if pair.unwritten(way) < self.hold_limit and self.buffered < self.total_limit:
+            pair.paused.discard(way)
+            return True
+        if way not in pair.paused:
+            pair.paused.add(way)
+            self.paused += 1
+            bound = "its bound" if pair.unwritten(way) >= self.hold_limit else "the total bound"
+            side = "client" if way == "up" else "target"
+            self.trace.add(self.name, "backpressure", f"#{pair.number}: {side} no longer read, "
+                           f"{pair.unwritten(way)} byte(s) unwritten ({bound})")
+        return False
+
     def _timeout(self, now: float) -> float | None:
-        wakeups = []
+        wakeups = [self._accept_again_at] if now < self._accept_again_at else []
         for pair in self._pairs:
             if pair.to_target or pair.to_client:
                 wakeups.append(now + SEND_RETRY_S)
@@ -266,11 +306,11 @@ class Relay(Actor):
             self._apply_commands(now)
         if self._listener.fileno() in readable:
             self._accept(now)
-        for pair in list(self._pairs):
-            if pair.client.fileno() in readable:
+        for pair in list(self._pairs):  # the total bound is checked again before each read
+            if pair.client.fileno() in readable and self._may_read(pair, "up"):
                 self._read(pair, pair.client, pair.upstream, now)
             if pair in self._pairs and pair.target is not None \
-                    and pair.target.fileno() in readable:
+                    and pair.target.fileno() in readable and self._may_read(pair, "down"):
                 self._read(pair, pair.target, pair.downstream, now)
 
     def _apply_commands(self, now: float) -> None:
@@ -289,11 +329,11 @@ class Relay(Actor):
             elif what == "heal" and self.is_cut:
                 self._accept(now)  # what waits to be accepted or read is known first:
                 for pair in [p for p in self._pairs if p.target is None]:
-                    while self._read(pair, pair.client, pair.upstream, now):
+                    while self._may_read(pair, "up") and \
+                            self._read(pair, pair.client, pair.upstream, now):
                         pass  # a client that gave up during the cut is never carried
                 self.is_cut = False
-                held = sum(p.upstream.held + p.downstream.held for p in self._pairs)
-                self.trace.add(self.name, "heal", f"{held} byte(s) held, delivered now")
+                self.trace.add(self.name, "heal", f"{self.buffered} byte(s) held, delivered now")
                 for pair in [p for p in self._pairs if p.target is None]:
                     self._carry(pair)
             elif what == "latency":
@@ -310,10 +350,15 @@ class Relay(Actor):
 
     def _accept(self, now: float) -> None:
         assert self._listener is not None
-        while True:
+        while now >= self._accept_again_at:
             try:
                 client, _ = self._listener.accept()
             except BlockingIOError:
+                return
+            except OSError as error:
+                if error.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self._out_of_descriptors(now, error)
                 return
             client.setblocking(False)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -331,6 +376,10 @@ class Relay(Actor):
         try:
             target = socket.create_connection(self.target_address, CONNECT_TIMEOUT_S)
         except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                self._drop(pair, abort=True)  # its client is reset, as if nobody listened
+                self._out_of_descriptors(time.monotonic(), error)
+                return
             self.refused += 1
             self.trace.add(self.name, "refused", f"{self.target}: {error.strerror or error}")
             self._drop(pair, abort=True)
@@ -344,6 +393,15 @@ class Relay(Actor):
             self.changes.notify_all()
         self.trace.add(self.name, "connection", f"#{pair.number} carried to {self.target}")
 
+    def _out_of_descriptors(self, now: float, error: OSError) -> None:
+        """Counted and traced (a rate-limited kind); the listener rests `ACCEPT_RETRY_S`, or
+        until a connection closes, and the connections it has are served meanwhile."""
+        self.accept_failures += 1
+        self._accept_again_at = now + ACCEPT_RETRY_S
+        self.trace.add(self.name, "accept-failed", f"{error.strerror or error}: serving the "
+                       f"{len(self._pairs)} connection(s) it has, accepting again once some "
+                       "close")
+
     def _read(self, pair: _Pair, sock: socket.socket, link: Link, now: float) -> bool:
         """Read once into `link`; True if bytes came (there may be more)."""
         try:
@@ -355,6 +413,7 @@ class Relay(Actor):
             return False
         if data:
             link.push(data, now, self.latency_s)
+            self.buffered += len(data)
             return True
         link.end(now, self.latency_s)
         return False
@@ -390,6 +449,7 @@ class Relay(Actor):
             self._drop(pair, abort=True)
             return False
         del buffer[:sent]
+        self.buffered -= sent
         if way == "up":
             self.bytes_up += sent
         else:
@@ -401,6 +461,8 @@ class Relay(Actor):
         if pair not in self._pairs:
             return
         self._pairs.remove(pair)
+        self.buffered -= pair.unwritten("up") + pair.unwritten("down")
+        self._accept_again_at = 0.0  # a descriptor or two are free again
         for sock in (pair.client, pair.target):
             if sock is None:
                 continue

@@ -343,7 +343,9 @@ class ConnectionWatch:
     handshake (`failed`: a wrong or missing key, a NULL peer on a CURVE socket), the
     connections that closed before a handshake ended (`closed_early`: a port scan, a
     connect and close; counted apart, since they say nothing about keys) and the
-    connections that closed (a peer that crashed or was killed).
+    connections that closed (a peer that crashed or was killed), and the connections libzmq
+    could not accept (`accept_failed`: out of file descriptors, EMFILE; libzmq leaves them
+    waiting in the listen backlog, serves the connections it has and tries again).
 
     libzmq keeps one monitor per socket (a second replaces the first), so both counts come
     from this one. The actor polls `events` with its other sockets and calls `read` when
@@ -352,16 +354,27 @@ class ConnectionWatch:
 
     def __init__(self, monitor: Callable[[zmq.Socket, int], zmq.Socket], sock: zmq.Socket,
                  trace: Trace, owner: str):
-        self.events = monitor(sock, HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED)
+        self.events = monitor(sock, HANDSHAKE_FAILURES | zmq.EVENT_DISCONNECTED
+                              | zmq.EVENT_ACCEPT_FAILED)
         self.trace, self.owner = trace, owner
-        self.failed = self.closed_early = self.disconnected = 0
+        self.failed = self.closed_early = self.disconnected = self.accept_failed = 0
 
-    def read(self) -> None:
-        """Count what arrived, and trace failed handshakes (a view waiting on the trace
-        wakes up)."""
-        while self.events.get(zmq.EVENTS) & zmq.POLLIN:
-            event = recv_monitor_message(self.events)["event"]
-            if event & WRONG_KEY:
+    def read(self, most: int = 100) -> None:
+        """Count what arrived, `most` events at a time, and trace them (a view waiting on
+        the trace wakes up). Bounded: out of descriptors, libzmq reports a failed accept
+        thousands of times a second, and the actor must get back to its poll (and stop)."""
+        for _ in range(most):
+            if not self.events.get(zmq.EVENTS) & zmq.POLLIN:
+                return
+            message = recv_monitor_message(self.events)
+            event = message["event"]
+            if event == zmq.EVENT_ACCEPT_FAILED:
+                self.accept_failed += 1
+                self.trace.add(self.owner, "accept-failed", f"{zmq.strerror(message['value'])}"
+                               f" on {message['endpoint'].decode(errors='replace')}: serving "
+                               "the connections it has, accepting again once some close "
+                               f"({self.accept_failed} in all)")
+            elif event & WRONG_KEY:
                 self.failed += 1
                 self.trace.add(self.owner, "handshake-failed", "a peer with a wrong or "
                                f"missing key ({self.failed} in all)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -26,10 +27,12 @@ class Role:
     `namespace`: run it inside that Linux network namespace (`ip netns exec` execs the
     command, so the process is the role itself and a signal reaches it). `code`: run this
     Python source (with `args` as its argv) instead of a role, e.g. a hostile peer.
+    `max_files`: the child's limit of open file descriptors (`ulimit -n`), set before it
+    starts.
     """
 
     def __init__(self, *args: str, stdin: bool = False, namespace: str | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, max_files: int | None = None) -> None:
         self.args = args
         program = ["-c", LAUNCH if code is None else code]
         self.process = subprocess.Popen(
@@ -38,6 +41,7 @@ class Role:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=None if max_files is None else lambda: _limit_files(max_files),
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
@@ -123,6 +127,11 @@ class Role:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _limit_files(count: int) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, min(count, hard)))
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

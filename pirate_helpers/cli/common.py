@@ -50,14 +50,17 @@ RATE_LIMITED = frozenset({
     "join", "duplicate", "ready", "leave", "purge", "requeue", "mismatch",  # workers come, go
     "expire",  # requests for a service nobody offers
     "overdue",  # workers that heartbeat and never answer
-    "refused", "connection", "closed",  # the relay's connections
+    "refused", "connection", "closed", "backpressure",  # the relay's connections
+    "accept-failed",  # out of file descriptors
+    "unsent",  # replies to clients that stopped reading
 })
 """Event kinds a peer can cause at will (12,000 fake workers join, leave and are purged):
 a few lines, then a summary with exact counts."""
 
-FIRST_PER_WINDOW = {"join": 50}
-"""Kinds with a larger budget than `EventLog.first`: a whole class joins at once, and the
-instructor reads who arrived."""
+FIRST_PER_WINDOW = {"join": 50, "accept-failed": 1}
+"""Kinds with another budget than `EventLog.first`: a whole class joins at once, and the
+instructor reads who arrived; out of file descriptors, libzmq retries a failed accept at
+once, thousands of times a second, and one line says it all."""
 
 
 class EventLog:

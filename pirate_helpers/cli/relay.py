@@ -14,7 +14,7 @@ import sys
 import threading
 
 from ..endpoints import LOCAL
-from ..relay import Relay
+from ..relay import HOLD_LIMIT_BYTES, TOTAL_LIMIT_BYTES, Relay
 from ..security import is_loopback
 from .common import (
     StopSignals,
@@ -26,7 +26,7 @@ from .common import (
     tick_logs,
     warn_if_public,
 )
-from .options import bind_endpoint, connect_endpoint, milliseconds_or_zero
+from .options import bind_endpoint, byte_count, connect_endpoint, milliseconds_or_zero
 
 COMMANDS = "cut, heal, latency MS, reset, status"
 
@@ -38,6 +38,13 @@ def relay_options(parser: argparse.ArgumentParser) -> None:
                         help="where peers connect instead (default: 127.0.0.1, a random port)")
     parser.add_argument("--latency-ms", type=milliseconds_or_zero, default=0.0, metavar="MS",
                         help="deliver each byte this long after it is read (default 0)")
+    parser.add_argument("--hold-bytes", type=byte_count, default=HOLD_LIMIT_BYTES, metavar="N",
+                        help="read one way of a connection only while less than N bytes "
+                        f"wait to be written (default {HOLD_LIMIT_BYTES}: 1 MiB); past it the "
+                        "sender is left unread (backpressure); it holds at most N + 64 KiB")
+    parser.add_argument("--total-bytes", type=byte_count, default=TOTAL_LIMIT_BYTES, metavar="N",
+                        help="the same for all connections together (default "
+                        f"{TOTAL_LIMIT_BYTES}: 64 MiB)")
     parser.add_argument("--insecure", action="store_true",
                         help="allow --listen off loopback: anyone on the network can connect "
                         "(the relay carries bytes; CURVE, if any, is the two ends' business)")
@@ -62,7 +69,10 @@ def apply(relay: Relay, line: str) -> str | None:
     if command == "status" and not arguments:
         return (f"{'cut' if relay.is_cut else 'carrying'}, latency {relay.latency_s * 1000:g} ms"
                 f", {relay.connections} connection(s) open, {relay.carried} carried in all, "
-                f"{relay.bytes_up} bytes to the target, {relay.bytes_down} back")
+                f"{relay.bytes_up} bytes to the target, {relay.bytes_down} back, "
+                f"{relay.buffered} held (bounds {relay.hold_limit} a direction, "
+                f"{relay.total_limit} in all), {relay.paused} pause(s) for backpressure, "
+                f"{relay.accept_failures} accept(s) failed for want of file descriptors")
     return f"unknown command {line.strip()!r}; type one of: {COMMANDS}"
 
 
@@ -82,6 +92,7 @@ def relay_role(args: argparse.Namespace) -> int:
                          "network could connect; say --insecure to mean it")
     listen = args.listen.replace("tcp://*:", "tcp://0.0.0.0:")
     relay = Relay(args.target, "relay", listen=listen, latency=args.latency_ms / 1000,
+                  hold_limit=args.hold_bytes, total_limit=args.total_bytes,
                   trace=make_trace(args))
     try:
         relay.start()

@@ -193,7 +193,8 @@ class BrokerState:
             self._forget(worker, f"{show_identity(identity)} is gone", now, kind="unreachable",
                          send=False)
         else:
-            self.notes.append(("unreachable", f"client {show_bytes([identity])} is gone"))
+            self.notes.append(("unreachable", f"client {show_bytes([identity])} is gone or "
+                               "not reading: its reply is lost"))
 
     def _on_client(self, client: bytes, message: list[bytes], now: float,
                    version: int = 1) -> None:
