@@ -36,6 +36,14 @@ import zmq
 from .actor import Actor
 from .endpoints import LOCAL, MAX_FRAMES, fits_round_trip, receive, send, waiting
 from .faults import NONE, Faults
+from .held import (
+    MAX_BUSY_S,
+    MAX_QUEUED_BYTES,
+    MAX_QUEUED_BYTES_PER_CLIENT,
+    MAX_WAITING,
+    HeldBytes,
+    size_of,
+)
 from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
 from .security import LOOPBACK, Join, KeyPair, Security
@@ -90,6 +98,12 @@ class TrackedWorker:
     last_heartbeat: float | None = None  # while idle, on this connection (READY starts another)
     heartbeat_gap: float | None = None  # between its last two heartbeats while idle: its interval
     short_gaps: int = 0  # heartbeats in a row closer together than ours
+    busy_until: float = float("inf")  # while it holds a request: when it has held it too long
+
+    @property
+    def due(self) -> float:
+        """When the queue must next look at it: silence, or a request held too long."""
+        return min(self.expires_at, self.busy_until if self.request else float("inf"))
 
 
 class QueueState:
@@ -101,28 +115,38 @@ class QueueState:
     (kind, detail); the caller sends, records, and clears them.
 
     Only READY or a reply makes a worker ready; a heartbeat only keeps it alive. Requests wait
-    in `pending` only while no worker is ready, so `accepting` (a worker is ready) tells the
-    socket loop when to read more requests.
+    in `pending` only while no worker is ready, within `max_waiting` requests and the byte
+    budgets (`held.py`); past them a request is refused (its client retries). A worker that
+    holds one request for `max_busy` is given up and the request dropped (`overdue`).
     """
 
+    reads_always = True
+    """The socket loop reads requests even while no worker is ready: this state holds them
+    within its budgets (so a client gone leaves nothing unbounded behind in libzmq)."""
+
     def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0,
-                 mask: Callable[[bytes], bytes] | None = None):
-        if heartbeat_interval <= 0 or liveness < 1:
-            raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
+                 mask: Callable[[bytes], bytes] | None = None, *,
+                 max_waiting: int = MAX_WAITING, max_queued_bytes: int = MAX_QUEUED_BYTES,
+                 max_queued_bytes_per_client: int = MAX_QUEUED_BYTES_PER_CLIENT,
+                 max_busy: float = MAX_BUSY_S):
+        if heartbeat_interval <= 0 or liveness < 1 or max_busy <= 0:
+            raise ValueError("heartbeat_interval and max_busy must be > 0 and liveness >= 1")
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.mask = mask or AddressMask()  # what workers see of a client's address
         self.workers: dict[bytes, TrackedWorker] = {}
         self.ready: dict[bytes, TrackedWorker] = {}  # in the order they became ready (LRU)
         self.pending: deque[list[bytes]] = deque()
+        self.max_waiting, self.max_busy = max_waiting, max_busy
+        self.held = HeldBytes(max_queued_bytes, max_queued_bytes_per_client)  # of `pending`
         self.heartbeat_at = now + heartbeat_interval
         self._check_at = self.heartbeat_at  # nothing can expire or be due before this
-        self.rejected = self.answered = self.requeued = self.unreachable = 0
+        self.rejected = self.answered = self.requeued = self.unreachable = self.overdue = 0
         self.purged: deque[bytes] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.names = DisplayNames()  # what views show: unique, even for a shared --name
         self.late: OrderedDict[bytes, float | None] = OrderedDict()  # purged -> last heartbeat
         self.cut_off: dict[bytes, float] = {}  # identity -> until when (a partition on purpose)
-        self.frozen_until = 0.0  # the whole queue frozen on purpose until then
+        self.frozen_until = self.frozen_at = 0.0  # the whole queue frozen on purpose, when
         self.backlog_until = 0.0  # heartbeats read before then piled up while we stalled
         self.ignored = 0
         self.warned: OrderedDict[bytes, None] = OrderedDict()  # named in a mismatch warning
@@ -149,8 +173,13 @@ class QueueState:
             self._reject(f"from a client, {len(frames)} frames: its reply would come back "
                          f"over the {MAX_FRAMES}-frame limit")
         elif self.ready:
-            self._assign(self.ready.pop(next(iter(self.ready))), frames)
+            self._assign(self.ready.pop(next(iter(self.ready))), frames, now)
+        elif len(self.pending) >= self.max_waiting:
+            self._reject(f"from a client: {self.max_waiting} requests waiting already")
+        elif (why := self.held.refusal(frames[0], size_of(frames))) is not None:
+            self._reject(f"from a client: {why}")
         else:
+            self.held.add(frames[0], size_of(frames))
             self.pending.append(frames)
 
     def on_worker_message(self, frames: list[bytes], now: float) -> None:
@@ -177,7 +206,7 @@ class QueueState:
                     self._requeue(worker)
             worker.expires_at = now + self.silence_limit
             worker.last_heard = now
-            self._make_ready(worker)
+            self._make_ready(worker, now)
             return
         if worker is None:
             if message == HEARTBEAT_MESSAGE and identity in self.late:
@@ -210,13 +239,14 @@ class QueueState:
             worker.served += 1
             self.answered += 1
             self.to_clients.append(request[:size] + message[size:])  # the real address
-            self._make_ready(worker)
+            self._make_ready(worker, now)
         else:
             self._reject(f"from {self.names[identity]}, not a reply it owes: "
                          f"{describe(message)}")
 
     def tick(self, now: float) -> None:
-        """Purge workers silent too long (re-queueing what they held) and send heartbeats."""
+        """Purge workers silent too long (re-queueing what they held), give up on workers
+        that held a request too long (dropping it), and send heartbeats."""
         if now < self._check_at or now < self.frozen_until:
             return
         for worker in [w for w in self.workers.values() if w.expires_at <= now]:
@@ -235,13 +265,14 @@ class QueueState:
                     self.late.popitem(last=False)
             if worker.request is not None:
                 self._requeue(worker)
-        while self.pending and self.ready:
-            self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
+        for worker in [w for w in self.workers.values() if w.due <= now]:
+            self._give_up(worker)
+        self._assign_pending(now)
         if now >= self.heartbeat_at:
             self.to_workers.extend((identity, HEARTBEAT_MESSAGE) for identity in self.workers
                                    if identity not in self.cut_off)
             self.heartbeat_at = now + self.heartbeat_interval
-        self._check_at = min([self.heartbeat_at] + [w.expires_at for w in self.workers.values()])
+        self._check_at = min([self.heartbeat_at] + [w.due for w in self.workers.values()])
 
     def partition(self, name: str, seconds: float, now: float) -> bool:
         """Chaos from the queue's side: for `seconds`, act as if the network between this
@@ -260,17 +291,20 @@ class QueueState:
         socket loop reads nothing, `tick` sends no heartbeat), as if its process were
         stopped. Every worker gives it up after liveness x its interval and backs off."""
         self.frozen_until = now + seconds
+        self.frozen_at = now
         self.notes.append(("freeze", f"queue frozen for {seconds:g} s: no heartbeats, "
                            "nothing read or sent"))
 
     def thaw(self, now: float) -> None:
         """The freeze is over. The silence was the queue's own doing, so no worker is
         blamed for it: each gets a full `silence_limit` to be heard again (the ones that
-        backed off say READY once they are back), and the heartbeats that piled up
-        meanwhile, read all at once, say nothing of anyone's interval."""
+        backed off say READY once they are back), the freeze does not count towards
+        `max_busy`, and the heartbeats that piled up meanwhile, read all at once, say
+        nothing of anyone's interval."""
         self.frozen_until = 0.0
         for worker in self.workers.values():
             worker.expires_at = max(worker.expires_at, now + self.silence_limit)
+            worker.busy_until += now - self.frozen_at
             worker.last_heartbeat = worker.heartbeat_gap = None
             worker.short_gaps = 0
         self.heartbeat_at = self._check_at = now
@@ -291,8 +325,7 @@ class QueueState:
         self._gave_up(identity, worker.heartbeat_gap)  # it may have closed its socket on us
         if worker.request is not None:
             self._requeue(worker)
-        while self.pending and self.ready:
-            self._assign(self.ready.pop(next(iter(self.ready))), self.pending.popleft())
+        self._assign_pending(now)
 
     def stalled(self, now: float) -> None:
         """The socket loop ran more than an interval late (a machine too busy to run it):
@@ -352,14 +385,39 @@ class QueueState:
                            f"{effect}; start it with the join line alone (it carries the "
                            "queue's settings) or give both the same --heartbeat-ms"))
 
-    def _make_ready(self, worker: TrackedWorker) -> None:
-        if self.pending:
-            self._assign(worker, self.pending.popleft())
+    def _make_ready(self, worker: TrackedWorker, now: float) -> None:
+        if self.pending:  # just heard from: it takes the oldest waiting request
+            self._assign(worker, self._take_pending(), now)
         else:
             self.ready[worker.identity] = worker
 
-    def _assign(self, worker: TrackedWorker, request: list[bytes]) -> None:
+    def _take_pending(self) -> list[bytes]:
+        request = self.pending.popleft()
+        self.held.remove(request[0], size_of(request))
+        return request
+
+    def _assign_pending(self, now: float) -> None:
+        """Hand waiting requests (oldest first) to ready workers (least recently used first)."""
+        while self.pending and self.ready:
+            self._assign(self.ready.pop(next(iter(self.ready))), self._take_pending(), now)
+
+    def _give_up(self, worker: TrackedWorker) -> None:
+        """A worker held one request for `max_busy`: it heartbeats but does not answer. The
+        request is dropped, not re-queued (it may be what stops workers; its client's retry
+        decides), and the worker forgotten: with no heartbeats from us it reconnects."""
+        assert worker.request is not None
+        del self.workers[worker.identity]
+        self.purged.append(worker.identity)
+        self.names.remove(worker.identity)
+        self.overdue += 1
+        self.notes.append(("overdue", f"{self.names[worker.identity]} held "
+                           f"{describe(worker.request)} for over {self.max_busy:g} s: request "
+                           "dropped, worker forgotten"))
+        worker.request = None
+
+    def _assign(self, worker: TrackedWorker, request: list[bytes], now: float) -> None:
         worker.request = request
+        worker.busy_until = now + self.max_busy
         worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
             self.to_workers.append((worker.identity, self._masked(request)))
@@ -373,6 +431,7 @@ class QueueState:
         self.notes.append(("requeue", f"{describe(worker.request)} from "
                            f"{self.names[worker.identity]}"))
         self.pending.appendleft(worker.request)
+        self.held.add(worker.request[0], size_of(worker.request))
         self.requeued += 1
         worker.request = None
 
@@ -387,10 +446,14 @@ class GuideQueueState:
     Any message from a worker, a heartbeat included, puts it (back) on the ready list, so a
     busy worker that heartbeats is handed a second request. Busy workers are not tracked, so
     one that dies takes its request with it; heartbeats go only to ready workers, and only
-    when a worker message has just arrived. Same interface as `QueueState`.
+    when a worker message has just arrived. Same interface as `QueueState`; requests are
+    read only while a worker is ready (`reads_always` False), as ppqueue.py does.
     """
 
-    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0):
+    reads_always = False
+
+    def __init__(self, heartbeat_interval: float = 1.0, liveness: int = 3, now: float = 0.0,
+                 **_limits: float):
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.ready: dict[bytes, float] = {}  # identity -> expires_at, oldest first
@@ -538,7 +601,9 @@ class ParanoidQueue(TwoSidedQueue):
     The queue records its arrows to and from workers (it knows their names); clients record
     their own. `trace_messages=False` keeps only the notable events (purge, requeue,
     reject), which is what a busy queue wants: a trace line per message costs throughput.
-    `logic=GuideQueueState` runs the Guide's decisions on the same sockets.
+    `logic=GuideQueueState` runs the Guide's decisions on the same sockets. `limits` go to
+    `QueueState`: `max_waiting`, `max_queued_bytes`, `max_queued_bytes_per_client`,
+    `max_busy` (the Guide's model has none).
     """
 
     def __init__(
@@ -553,6 +618,7 @@ class ParanoidQueue(TwoSidedQueue):
         trace_messages: bool = True,
         logic: type[QueueState] | type[GuideQueueState] = QueueState,
         security: Security = LOOPBACK,
+        **limits: float,
     ) -> None:
         super().__init__(name, frontend=frontend, backend=backend, security=security,
                          trace=trace)
@@ -560,7 +626,7 @@ class ParanoidQueue(TwoSidedQueue):
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.trace_messages = trace_messages
-        self.state = logic(heartbeat_interval, liveness, time.monotonic())
+        self.state = logic(heartbeat_interval, liveness, time.monotonic(), **limits)
 
     def setup(self) -> None:
         self.bind_both()
@@ -571,7 +637,7 @@ class ParanoidQueue(TwoSidedQueue):
         both, workers_only = (frontend, backend), (backend,)
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
-            polled = both if state.accepting else workers_only
+            polled = both if state.reads_always or state.accepting else workers_only
             readable = self.poll(polled, timeout, side=events)
             now = time.monotonic()
             if now - state.next_wakeup() > self.heartbeat_interval:
@@ -594,8 +660,9 @@ class ParanoidQueue(TwoSidedQueue):
                             self.trace.add(self.name, "recv", describe(frames[1:]),
                                            peer=state.names[frames[0]])
                 # a worker that just replied gets the next request in the same pass;
-                # requests stay in the socket while no worker is ready: nothing is lost
-                if state.accepting:
+                # the Guide's model leaves requests in the socket while no worker is ready;
+                # ours holds them, within its budgets
+                if state.reads_always or state.accepting:
                     if from_client is None:
                         from_client = waiting(frontend)
                     if from_client:
@@ -604,9 +671,12 @@ class ParanoidQueue(TwoSidedQueue):
                         if frames is None:
                             self._refuse("a client")
                         else:
+                            if self.trace_messages:  # clients draw their own arrows: a line
+                                self.trace.add(self.name, "request", describe(frames))
                             state.on_request(frames, now)
                 self._flush(now)
-                if from_worker is False and (from_client is False or not state.accepting):
+                if from_worker is False and (from_client is False
+                                             or not (state.reads_always or state.accepting)):
                     break
             while not self._chaos.empty():
                 name, seconds = self._chaos.get()
@@ -686,7 +756,8 @@ class ParanoidQueue(TwoSidedQueue):
         counts = {"in flight": sum(w.request is not None for w in tracked),
                   "waiting": len(state.pending), "answered": state.answered,
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "rejected": state.rejected, "failed handshakes": self.handshake_failures,
+                  "overdue": state.overdue, "rejected": state.rejected,
+                  "failed handshakes": self.handshake_failures,
                   "closed before handshake": self.closed_before_handshake}
         chaos = [f"{names[identity]} cut off, {until - now:.1f} s left"
                  for identity, until in list(state.cut_off.items()) if until > now]

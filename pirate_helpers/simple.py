@@ -34,6 +34,7 @@ from zmq.utils.monitor import recv_monitor_message
 from .actor import Actor
 from .endpoints import LOCAL, MAX_FRAMES, bind, fits_round_trip, receive
 from .faults import NONE, Faults
+from .held import MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_CLIENT, MAX_WAITING, HeldBytes, size_of
 from .lazy import LazyClient, LazyServer, ServerUnavailable, StrictEcho
 from .names import AddressMask, DisplayNames, wire_identity
 from .queue_sockets import TwoSidedQueue
@@ -48,9 +49,6 @@ RECONNECT_S = 0.1
 
 WORKER_ENVELOPE = 2
 """Frames a reply comes back with beyond its request: the REQ worker's id and empty frame."""
-
-MAX_WAITING = 1000
-"""Requests held while no worker is free; beyond that a request is rejected (the client retries)."""
 
 
 class Rejected(ValueError):
@@ -77,6 +75,11 @@ class Request:
     def frames(self) -> list[bytes]:
         return [*self.envelope, *self.body]
 
+    @property
+    def size(self) -> int:
+        """Bytes held for it while it waits."""
+        return size_of(self.envelope) + size_of(self.body)
+
     def masked(self, mask: Callable[[bytes], bytes]) -> Request:
         """This request as a worker sees it: the client's address through `mask`."""
         return Request((mask(self.envelope[0]), *self.envelope[1:]), self.body)
@@ -97,15 +100,19 @@ class LruQueue:
     event adds at most one ready worker or one waiting request, so at most one can pair up.
     A message that breaks the protocol raises `Rejected` and changes nothing.
 
-    The queue cannot see a worker die. A dead worker stays in `busy` with its request (so it
-    is never handed another) until its name says READY again, or in `ready` until a send to
-    it fails (`unreachable`): that memory grows with the number of worker names, never with
-    the number of requests.
+    Waiting requests are bounded in number (`max_waiting`) and in bytes, in all and per
+    client (`held.py`). The queue cannot see a worker die. A dead worker stays in `busy` with
+    its request (so it is never handed another) until its name says READY again, or in
+    `ready` until a send to it fails (`unreachable`): that memory grows with the number of
+    worker names, never with the number of requests.
     """
 
     def __init__(self, max_waiting: int = MAX_WAITING,
-                 mask: Callable[[bytes], bytes] | None = None) -> None:
+                 mask: Callable[[bytes], bytes] | None = None, *,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES,
+                 max_queued_bytes_per_client: int = MAX_QUEUED_BYTES_PER_CLIENT) -> None:
         self.max_waiting = max_waiting
+        self.held = HeldBytes(max_queued_bytes, max_queued_bytes_per_client)  # of `waiting`
         self.mask = mask or AddressMask()  # what workers see of a client's address
         self.ready: OrderedDict[bytes, None] = OrderedDict()
         self.waiting: deque[Request] = deque()
@@ -130,6 +137,9 @@ class LruQueue:
                            f"{MAX_FRAMES}-frame limit")
         if len(self.waiting) >= self.max_waiting:
             raise Rejected(f"{self.max_waiting} requests waiting already")
+        if (why := self.held.refusal(request.envelope[0], request.size)) is not None:
+            raise Rejected(why)
+        self.held.add(request.envelope[0], request.size)
         self.waiting.append(request)
         return self._dispatch()
 
@@ -154,6 +164,7 @@ class LruQueue:
         The worker is forgotten; if it is alive it comes back with READY."""
         request = self.busy.pop(worker)
         self.waiting.appendleft(request)
+        self.held.add(request.envelope[0], request.size)
         self.unreachable_workers += 1
         return self._dispatch()
 
@@ -162,6 +173,7 @@ class LruQueue:
             return None
         worker, _ = self.ready.popitem(last=False)
         request = self.waiting.popleft()
+        self.held.remove(request.envelope[0], request.size)
         self.busy[worker] = request
         return Dispatch(worker, request)
 
@@ -185,12 +197,15 @@ class SimplePirateQueue(TwoSidedQueue):
         frontend: str = LOCAL,
         backend: str = LOCAL,
         max_waiting: int = MAX_WAITING,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+        max_queued_bytes_per_client: int = MAX_QUEUED_BYTES_PER_CLIENT,
         trace: Trace | None = None,
         security: Security = LOOPBACK,
     ) -> None:
         super().__init__(name, frontend=frontend, backend=backend, security=security,
                          trace=trace)
-        self.lru = LruQueue(max_waiting)
+        self.lru = LruQueue(max_waiting, max_queued_bytes=max_queued_bytes,
+                            max_queued_bytes_per_client=max_queued_bytes_per_client)
         self.names = DisplayNames()  # unique, even for workers sharing a --name
         self.last_heard: dict[bytes, float] = {}
         self.rejected = 0

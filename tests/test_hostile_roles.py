@@ -165,3 +165,99 @@ def test_one_client_flooding_services_nobody_offers_does_not_deny_live_ones():
         ctx.destroy()
         worker.stop()
         assert process.stop() == 0, process.stderr[-2000:]
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+FLOOD = """
+import sys, zmq
+endpoint, header = sys.argv[1], [h.encode() for h in sys.argv[2:]]
+ctx = zmq.Context()
+ctx.linger = 0
+client = ctx.socket(zmq.DEALER)
+client.sndhwm = 0
+client.connect(endpoint)
+body = [b"\\0" * (1 << 20)] * 8
+for _ in range(100):
+    client.send_multipart([b"", *header, *body], copy=False)
+if header:  # a broker answers MMI once every request before it was read
+    client.send_multipart([b"", b"MDPC01", b"mmi.service", b"nobody"])
+    print("read" if client.poll(60_000) else "not read", flush=True)
+else:  # a queue prints each request it reads
+    client.send_multipart([b"", b"marker"])
+    print("sent", flush=True)
+sys.stdin.readline()  # until the test says: leave
+ctx.destroy()
+"""
+
+
+@pytest.mark.parametrize("role", ["simple-queue", "paranoid-queue", "majordomo-broker"])
+def test_a_client_gone_leaves_at_most_its_byte_budget_held(role, monkeypatch):
+    """The issue's probe: 100 waiting requests of 8 x 1 MiB (no worker for them), then the
+    client leaves. Without the byte budgets the role holds 801 MiB; now 4 of them (the 32 MiB
+    per client), plus what the allocator keeps (measured: 4 to 21 MiB). glibc's arenas keep
+    freed pages per thread, which would hide what the role holds behind what the allocator
+    keeps: one arena shows the role's own bytes."""
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "1")
+    process = Role(role)  # not --quiet: the queues print each request they read
+    endpoint = process.endpoint(r"frontend \(clients\) on" if role != "majordomo-broker"
+                                else "listening on")
+    header = ["MDPC01", "nobody"] if role == "majordomo-broker" else []
+    before = rss_mib(process.process.pid)
+    client = Role(endpoint, *header, code=FLOOD, stdin=True)
+    try:
+        if role == "majordomo-broker":
+            client.expect(r"^read$", timeout=60)
+        else:
+            client.expect(r"^sent$", timeout=60)
+            process.expect(r"marker", timeout=60)
+        client.type("")  # and the client leaves
+        assert client.stop(signum=None) == 0, client.stderr[-2000:]
+        held = rss_mib(process.process.pid) - before
+        assert held < 32 + 64, f"{role} holds {held:.0f} MiB for a client that left"
+        assert process.newest(r"reject.*over the 33554432-byte limit per client")
+    finally:
+        client.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
+
+
+@pytest.mark.parametrize("role", ["paranoid-queue", "majordomo-broker"])
+def test_a_worker_that_heartbeats_but_never_answers_is_given_up_after_max_busy(role):
+    """The worker drops its first request and heartbeats on: past `--max-busy-ms` the role
+    gives it up with one line, counted; it reconnects (no heartbeats come to it any more)
+    and the client's retry is answered by it."""
+    process = Role(role, "--quiet", "--max-busy-ms", "500", "--heartbeat-ms", "100")
+    if role == "majordomo-broker":
+        endpoint = backend = process.endpoint()
+        extra = ["--service", "echo"]
+    else:
+        endpoint = process.endpoint(r"frontend \(clients\) on")
+        backend = process.endpoint(r"backend \(workers\) on")
+        extra = []
+    worker = Role(role.split("-")[0] + "-worker", "--connect", backend, "--name", "stuck",
+                  "--drop", "1", "--heartbeat-ms", "100", "--reconnect-min-ms", "100", *extra)
+    try:
+        worker.expect(r"stuck (offers|connected)")
+        if role == "majordomo-broker":
+            process.expect(r"ready\s+stuck offers echo")
+            client = MajordomoClient(endpoint, timeout=3, retries=3)
+            ask = lambda: client.request("echo", b"x")  # noqa: E731
+        else:
+            process.expect(r"join\s+stuck joined")
+            client = LazyPirateClient(endpoint, timeout=3, retries=3)
+            ask = lambda: client.request(b"x")  # noqa: E731
+        with client:
+            started = time.monotonic()
+            assert ask() == [b"x"]
+        waited = time.monotonic() - started
+        line = process.expect(r"overdue\s+stuck held x for over 0\.5 s: request dropped")
+        assert line and waited >= 3, f"answered after {waited:.1f} s: not by the retry"
+        assert worker.expect(r"reconnect")
+    finally:
+        worker.stop()
+        assert process.stop() == 0, process.stderr[-2000:]
+    assert process.newest(r"overdue") and not process.newest(r"Traceback")

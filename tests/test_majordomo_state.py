@@ -1,6 +1,6 @@
 """The Majordomo broker's decisions with a fake clock: no sockets, no sleeps."""
 
-from collections import deque
+from collections import Counter, deque
 
 import pytest
 from hypothesis import given, settings
@@ -289,7 +289,7 @@ def test_queued_requests_expire_after_the_configured_time_and_only_while_queued(
 
 
 def test_without_request_expiry_a_request_waits_for_a_worker_the_service_has():
-    state = broker((b"w1", b"s"))
+    state = broker((b"w1", b"s"), max_busy=2000.0)  # the work may take 1000 s
     state.on_message(ask(b"s", b"first"), 0.0)  # w1 busy with it
     state.on_message(ask(b"s", b"x"), 0.0)
     for now in range(1, 1000):  # w1 keeps heartbeating while it works
@@ -384,6 +384,87 @@ def test_the_queue_is_bounded():
     for n in range(4):  # the first goes to w1
         state.on_message(ask(b"s", str(n).encode(), client=b"c%d" % n), 0.0)
     assert state.queued == 2 and state.rejected == 1
+
+
+# -- bytes held, and a worker held busy --------------------------------------------------------
+MIB = 1 << 20
+
+
+def test_bytes_held_for_waiting_requests_are_bounded_per_client_and_in_all():
+    """The issue's probe: 100 requests of 8 x 1 MiB for a service nobody offers, one client.
+    With the defaults (32 MiB per client, 256 MiB in all) 4 are held, 96 refused; other
+    clients still get in, up to the total."""
+    state = broker()
+    body = [b"\0" * MIB] * 8  # one bytes object eight times: the test holds 1 MiB
+    for _ in range(100):
+        state.on_message(ask(b"nobody", *body), 0.0)
+    assert (state.queued, state.held.total, state.held.refused) == (4, 32 * MIB, 96)
+    assert state.rejected == 96 and "per client" in state.notes[-1][1]
+    for n in range(10):  # seven clients fill the other 224 MiB; the rest is refused
+        state.on_message(ask(b"nobody", *body, client=b"other%d" % n), 0.0)
+        state.on_message(ask(b"nobody", *body, client=b"other%d" % n), 0.0)
+        state.on_message(ask(b"nobody", *body, client=b"other%d" % n), 0.0)
+        state.on_message(ask(b"nobody", *body, client=b"other%d" % n), 0.0)
+    assert state.held.total == 256 * MIB and state.held.refused == 96 + 12
+    assert "over the 268435456-byte limit" in state.notes[-1][1]
+    state.tick(10.0)  # nobody offers it: they expire, and their bytes are free again
+    assert (state.held.total, dict(state.held.by_client), state.queued) == (0, {}, 0)
+
+
+def test_bytes_are_held_only_while_a_request_waits():
+    state = broker(max_queued_bytes_per_client=10)
+    state.on_message(ask(b"s", b"x" * 6), 0.0)
+    state.on_message(ask(b"s", b"y" * 6), 0.0)  # 12 bytes: refused
+    assert state.held.total == 6 and state.held.refused == 1
+    state.on_message(ready(b"w1", b"s"), 0.1)  # given to w1: no longer waiting
+    assert requests_sent(state) == [(b"w1", [b"c1", b"", b"x" * 6])]
+    assert state.held.total == 0
+    state.on_message(ask(b"s", b"z" * 10), 0.2)  # the client's budget is whole again
+    assert state.held.total == 10
+    state.tick(3.2)  # w1 silent: its request comes back in line, past the budget
+    assert state.requeued == 1 and state.held.total == 16 and state.queued == 2
+
+
+def test_a_worker_holding_one_request_past_max_busy_is_disconnected_the_request_dropped():
+    """A worker that heartbeats but never answers: at `max_busy` after it got the request
+    (not a heartbeat later), it is disconnected and the request dropped, counted, one note."""
+    state = broker((b"w1", b"s"), (b"w2", b"s"), max_busy=5.0)
+    state.on_message(ask(b"s", b"stuck"), 0.3)  # to w1, just after a heartbeat
+    assert requests_sent(state) == [(b"w1", [b"c1", b"", b"stuck"])]
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):  # both keep heartbeating
+        state.on_message(command(b"w1", HEARTBEAT), now)
+        state.on_message(command(b"w2", HEARTBEAT), now)
+    state.tick(5.29)
+    assert state.overdue == 0 and b"w1" in state.workers
+    assert state.next_wakeup() <= 5.3, "it would be looked at late"
+    state.tick(5.3)
+    assert state.overdue == 1 and b"w1" not in state.workers
+    assert disconnected(state) == [b"w1"]
+    assert [n for n in state.notes if n[0] == "overdue"] == [
+        ("overdue", "w1 held stuck for over 5 s: request dropped, worker disconnected")]
+    assert requests_sent(state) == [] and state.queued == 0, "dropped, not given to w2"
+    state.on_message(ready(b"w1", b"s"), 5.4)  # READY again: welcome
+    state.on_message(ask(b"s", b"next"), 5.5)
+    assert [w for w, _ in requests_sent(state)] == [b"w2"]
+
+
+def test_a_ten_second_request_is_answered_under_the_default_max_busy():
+    state = broker((b"w1", b"s"))
+    assert state.max_busy == 60.0
+    state.on_message(ask(b"s", b"slow"), 0.0)
+    for now in range(1, 11):
+        state.on_message(command(b"w1", HEARTBEAT), float(now))
+    state.on_message(reply(b"w1", b"slow"), 10.0)
+    assert to_clients(state)[-1] == [b"c1", b"", MDPC, b"s", b"slow"] and state.overdue == 0
+
+
+def test_the_checks_heap_grows_with_the_workers_not_with_the_requests():
+    state = broker((b"w1", b"s"), max_busy=1.0)
+    for n in range(1000):
+        now = n * 0.001
+        state.on_message(ask(b"s", b"r"), now)
+        state.on_message(reply(b"w1", b"r"), now)
+    assert len(state._worker_checks) <= 2
 
 
 # -- MMI -----------------------------------------------------------------------------------
@@ -488,8 +569,15 @@ def check_invariants(state: BrokerState, now: float, issued: set, answered: set)
     ids = [r.body[0] for r in held + queued]
     assert len(ids) == len(set(ids)), "a request in two places (two workers, or held and queued)"
     assert not answered & set(ids), "an answered request still held or queued"
-    assert len(issued) == len(answered) + len(ids) + state.expired, "a request lost"
+    assert len(issued) == (len(answered) + len(ids) + state.expired + state.held.refused
+                           + state.overdue), "a request lost"
     assert state.queued == len(queued)
+    assert state.held.total == sum(r.size for r in queued), "bytes held miscounted"
+    assert state.held.by_client == Counter(
+        {c: n for c in {r.client for r in queued}
+         if (n := sum(r.size for r in queued if r.client == c))}), "bytes per client miscounted"
+    # a request its worker lost comes back without asking: at most one per worker
+    assert state.held.total <= state.held.limit + 2 * len(WORKERS), "over the byte budget"
     for worker in state.workers.values():
         assert worker.expires_at > now, "an expired worker is still registered"
         entry = state.services[worker.service]
@@ -505,7 +593,10 @@ def check_invariants(state: BrokerState, now: float, issued: set, answered: set)
 @settings(max_examples=300, deadline=None)
 @given(st.lists(events, max_size=60), st.sampled_from([None, 1.5]))
 def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, expiry):
-    state = BrokerState(heartbeat_interval=1.0, liveness=3, request_expiry=expiry)
+    """...also within a byte budget small enough to refuse, and giving up on workers that
+    hold a request longer than `max_busy` (heartbeats and all)."""
+    state = BrokerState(heartbeat_interval=1.0, liveness=3, request_expiry=expiry,
+                        max_queued_bytes=2, max_queued_bytes_per_client=1, max_busy=0.75)
     now, serial = 0.0, 0
     issued, answered = set(), set()
     holds: dict[bytes, list[bytes]] = {}  # what each worker last got, as the worker sees it
@@ -544,7 +635,7 @@ def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, exp
             body = str(serial).encode()
             issued.add(body)
             asking = ask if event[2] == 1 else ask2
-            state.on_message(asking(event[1], body, client=b"c" + body), now)
+            state.on_message(asking(event[1], body, client=b"c" + body[-1:]), now)
         elif kind == "mmi":
             state.on_message(ask(b"mmi.service", event[1]), now)
             offered = state.outbox[-1][4] == b"200"
@@ -558,11 +649,11 @@ def test_random_event_sequences_keep_every_request_once_and_mmi_true(script, exp
             if message[2:4] in ([MDPW, REQUEST], [MDPW2, W2_REQUEST]):
                 holds[message[0]] = message[4:]
             elif message[2:4] == [MDPC2, C2_PARTIAL]:
-                assert message[4] == b"part" and message[0] in {b"c" + i for i in issued}
+                assert message[4] == b"part" and message[0] in {b"c" + i[-1:] for i in issued}
             elif (message[2:3] == [MDPC] and not message[3].startswith(b"mmi.")
                   or message[2:4] == [MDPC2, C2_FINAL]):
                 assert message[4] not in answered, "answered twice"
-                assert message[0] == b"c" + message[4], "a reply to the wrong client"
+                assert message[0] == b"c" + message[4][-1:], "a reply to the wrong client"
                 answered.add(message[4])
         state.outbox.clear()
         check_invariants(state, now, issued, answered)
@@ -618,7 +709,8 @@ def test_the_snapshot_per_service_shows_its_workers_and_counts_and_renders():
     echo = broker.snapshot("echo")
     assert echo == {"workers": {"e1": "busy", "e2": "expired"},
                     "counts": {"in flight": 1, "waiting": 1, "answered": 0, "requeued": 0,
-                               "unreachable": 0, "expired requests": 0, "rejected": 0}}
+                               "unreachable": 0, "expired requests": 0, "overdue": 0,
+                               "rejected": 0}}
     assert broker.snapshot("upper")["workers"] == {"u1": "ready"}
     assert broker.snapshot("upper")["counts"]["answered"] == 1
     assert set(broker.snapshot()["workers"]) == {"e1", "e2", "u1"}

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pirate_helpers import PPP_HEARTBEAT, PPP_READY, GuideQueueState, QueueState, WorkerLiveness
+from pirate_helpers.held import size_of
 
 HEARTBEAT = [PPP_HEARTBEAT]
 
@@ -53,6 +54,73 @@ def test_a_heartbeat_keeps_a_busy_worker_alive_but_never_makes_it_ready():
     state.on_worker_message([b"w1", *request(b"a")], 5.2)  # the reply makes it ready...
     assert state.to_clients == [request(b"a")]
     assert sent_requests(state) == [(b"w1", request(b"b"))]  # ...and the waiting one goes
+
+
+def test_requests_wait_within_the_byte_budgets_and_a_worker_takes_the_oldest():
+    """No worker ready: the queue holds requests itself (a client that leaves leaves nothing
+    unbounded in libzmq), up to 32 MiB per client and 256 MiB in all by default."""
+    state = queue_with()
+    assert state.reads_always and not GuideQueueState.reads_always
+    big = b"\0" * (8 << 20)
+    for n in range(100):
+        state.on_request([b"c1", b"", big, b"%d" % n], 0.0)
+    assert [r[-1] for r in state.pending] == [b"0", b"1", b"2"], "three fit in 32 MiB"
+    assert state.held.refused == 97 and state.rejected == 97
+    assert "over the 33554432-byte limit per client" in state.notes[-1][1]
+    state.on_worker_message([b"w1", PPP_READY], 0.1)
+    assert sent_requests(state) == [(b"w1", [b"c1", b"", big, b"0"])]
+    assert state.held.by_client[b"c1"] == 2 * (8 << 20) + 2 * 3
+
+
+def test_a_worker_busy_past_max_busy_is_forgotten_and_its_request_dropped():
+    """It heartbeats but never answers: `max_busy` after it got the request it is
+    forgotten (PPP has no DISCONNECT: with no heartbeats from us it reconnects), the request
+    dropped and counted; a READY brings it back."""
+    state = queue_with(b"w1", b"w2")
+    state.max_busy = 5.0
+    state.on_request(request(b"stuck"), 0.3)
+    assert sent_requests(state) == [(b"w1", request(b"stuck"))]
+    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+        state.on_worker_message([b"w1", PPP_HEARTBEAT], now)
+        state.on_worker_message([b"w2", PPP_HEARTBEAT], now)
+    state.tick(5.29)
+    assert state.overdue == 0 and state.next_wakeup() <= 5.3
+    state.tick(5.3)
+    assert state.overdue == 1 and b"w1" not in state.workers and not state.pending
+    assert ("overdue", "w1 held stuck for over 5 s: request dropped, worker forgotten") \
+        in state.notes
+    state.to_workers.clear()
+    state.tick(6.3)
+    assert [who for who, _ in state.to_workers] == [b"w2"], "no more heartbeats to w1"
+    state.to_workers.clear()
+    state.on_worker_message([b"w1", PPP_READY], 6.5)
+    state.on_request(request(b"next"), 6.6)
+    assert sent_requests(state) == [(b"w2", request(b"next"))]
+
+
+def test_a_freeze_of_the_queue_itself_does_not_count_towards_max_busy():
+    state = queue_with(b"w1")
+    state.max_busy = 5.0
+    state.on_request(request(b"long"), 0.0)
+    state.freeze(10.0, 1.0)
+    state.thaw(11.0)
+    for now in (11.5, 12.0, 12.5, 13.0, 13.5, 14.0, 14.5, 14.99):
+        state.on_worker_message([b"w1", PPP_HEARTBEAT], now)
+        state.tick(now)
+    assert state.overdue == 0, "not counting the 10 s the queue stood still"
+    state.tick(15.0)  # 1 s before the freeze, 4 s after it
+    assert state.overdue == 1
+
+
+def test_a_ten_second_request_is_answered_under_the_default_max_busy():
+    state = queue_with(b"w1")
+    assert state.max_busy == 60.0
+    state.on_request(request(b"slow"), 0.0)
+    for now in range(1, 11):
+        state.on_worker_message([b"w1", PPP_HEARTBEAT], float(now))
+        state.tick(float(now))
+    state.on_worker_message([b"w1", *request(b"slow")], 10.0)
+    assert state.to_clients == [request(b"slow")] and state.overdue == 0
 
 
 def test_the_guides_queue_hands_a_busy_worker_a_second_request_on_a_heartbeat():
@@ -274,10 +342,12 @@ events = st.lists(st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(events)
 def test_random_event_sequences_keep_every_promise(script):
-    """Workers that echo what they hold, in order, talk or fall silent at random."""
-    state = QueueState(heartbeat_interval=1.0, liveness=3, now=0.0)
+    """Workers that echo what they hold, in order, talk or fall silent at random; requests
+    past the waiting and byte limits are refused, a worker busy past `max_busy` dropped."""
+    state = QueueState(heartbeat_interval=1.0, liveness=3, now=0.0, max_waiting=3,
+                       max_queued_bytes=12, max_queued_bytes_per_client=8, max_busy=2.0)
     now = 0.0
-    submitted, answered = [], []
+    submitted, answered, refused = [], [], []
     holding = {name: deque() for name in WORKERS}  # what each worker was sent, in order
     last_heard = {}
     for kind, arg in script:
@@ -288,7 +358,10 @@ def test_random_event_sequences_keep_every_promise(script):
         elif kind == "request":
             body = str(len(submitted)).encode()
             submitted.append(body)
+            rejected = state.rejected
             state.on_request(request(body), now)  # queued if nobody is ready
+            if state.rejected > rejected:
+                refused.append(body)
         else:
             name = arg
             if kind == "ready":
@@ -319,4 +392,10 @@ def test_random_event_sequences_keep_every_promise(script):
             "a busy worker is on the ready list"
         assert not (state.ready and state.pending), "a request waits beside a ready worker"
         waiting = [r[-1] for r in state.pending]
-        assert sorted(held + waiting + answered) == sorted(submitted), "a request vanished"
+        # requests a lost worker held come back past the limits: at most one per worker
+        assert len(waiting) <= 3 + len(WORKERS)
+        assert state.held.total == sum(map(size_of, state.pending))
+        assert state.held.total <= 12 + 4 * 5, "over the byte budget (one per worker back)"
+        accounted = held + waiting + answered + refused
+        assert set(accounted) <= set(submitted) and len(set(accounted)) == len(accounted)
+        assert len(accounted) + state.overdue == len(submitted), "a request vanished"

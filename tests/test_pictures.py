@@ -180,8 +180,8 @@ def test_paranoid_snapshot_shows_a_purged_worker_expired_and_its_request_requeue
     snapshot = queue.snapshot()
     assert snapshot["workers"] == {"w1": "expired", "w2": "ready"}
     assert snapshot["counts"] == {"in flight": 0, "waiting": 0, "answered": 1, "requeued": 1,
-                                  "unreachable": 1, "rejected": 0, "failed handshakes": 0,
-                                  "closed before handshake": 0}
+                                  "unreachable": 1, "overdue": 0, "rejected": 0,
+                                  "failed handshakes": 0, "closed before handshake": 0}
     assert snapshot["served"] == {"w2": 1} and set(snapshot["last heard"]) == {"w2"}
     queue.stop()
     assert dashboard.join(5), "the dashboard stops with its queue"

@@ -112,6 +112,25 @@ def test_the_waiting_list_is_bounded():
     assert len(lru.waiting) == 2
 
 
+def test_waiting_requests_are_bounded_in_bytes_per_client_and_in_all():
+    lru = LruQueue(max_queued_bytes=100, max_queued_bytes_per_client=60)
+    big = Request((b"c1", b""), (b"x" * 28,))  # 30 bytes with its envelope
+    lru.request(big)
+    lru.request(big)
+    with pytest.raises(Rejected, match="over the 60-byte limit per client"):
+        lru.request(big)
+    other = Request((b"c2", b""), (b"y" * 48,))
+    with pytest.raises(Rejected, match="over the 100-byte limit"):
+        lru.request(other)
+    assert lru.held.refused == 2 and lru.held.total == 60
+    lru.worker_ready(b"w")  # given out: no longer waiting
+    assert lru.held.total == 30
+    lru.request(other)
+    assert lru.held.by_client == {b"c1": 30, b"c2": 50}
+    lru.unreachable(b"w")  # back in line without asking: it was held before
+    assert lru.held.total == 110 and [r.envelope[0] for r in lru.waiting] == [b"c1"] * 2 + [b"c2"]
+
+
 WORKERS = [f"w{i}".encode() for i in range(4)]
 events = st.lists(
     st.tuples(st.sampled_from(["start", "request", "reply", "crash"]), st.sampled_from(WORKERS)),

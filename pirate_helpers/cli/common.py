@@ -49,6 +49,7 @@ RATE_LIMITED = frozenset({
     "reject", "unreachable", "handshake-failed", "connect-only",  # junk, strangers, scans
     "join", "duplicate", "ready", "leave", "purge", "requeue", "mismatch",  # workers come, go
     "expire",  # requests for a service nobody offers
+    "overdue",  # workers that heartbeat and never answer
     "refused", "connection", "closed", "backpressure",  # the relay's connections
     "accept-failed",  # out of file descriptors
     "unsent",  # replies to clients that stopped reading

@@ -17,7 +17,9 @@ from .common import (
 )
 from .lazy import client_options, run_client
 from .options import (
+    add_busy_option,
     add_fault_options,
+    add_held_options,
     add_join_option,
     add_reconnect_options,
     add_security_options,
@@ -62,6 +64,8 @@ def majordomo_broker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-queued-per-client", type=count, default=MAX_QUEUED_PER_CLIENT,
                         metavar="N", help="requests one client may have waiting (default "
                         f"{MAX_QUEUED_PER_CLIENT}); mdclient2 needs 100000")
+    add_held_options(parser)
+    add_busy_option(parser)
     add_security_options(parser)
 
 
@@ -74,6 +78,9 @@ def majordomo_broker(args: argparse.Namespace) -> int:
                              liveness=args.liveness, request_expiry=expiry,
                              max_queued=args.max_queued,
                              max_queued_per_client=args.max_queued_per_client,
+                             max_queued_bytes=args.max_queued_bytes,
+                             max_queued_bytes_per_client=args.max_queued_bytes_per_client,
+                             max_busy=args.max_busy_ms / 1000,
                              security=security_from(args, args.bind),
                              trace=make_trace(args), trace_messages=not args.quiet)
     broker.start()

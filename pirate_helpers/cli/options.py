@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..endpoints import LOCAL
 from ..faults import Faults
+from ..held import MAX_BUSY_S, MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_CLIENT
 from ..security import Join, KeyPair, Security
 from .common import UsageError
 
@@ -363,6 +364,28 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
                         metavar="ENDPOINT",
                         help="where workers connect (default: 127.0.0.1, a random port)")
     add_security_options(parser)
+
+
+def add_held_options(parser: argparse.ArgumentParser) -> None:
+    """The bytes of waiting requests a queue or broker holds (`held.py`), the same options
+    and defaults in every role that holds them."""
+    parser.add_argument("--max-queued-bytes", type=byte_count, default=MAX_QUEUED_BYTES,
+                        metavar="N", help="bytes of waiting requests held, all clients "
+                        f"together, before new ones are refused (default {MAX_QUEUED_BYTES}, "
+                        "256 MiB)")
+    parser.add_argument("--max-queued-bytes-per-client", type=byte_count,
+                        default=MAX_QUEUED_BYTES_PER_CLIENT, metavar="N",
+                        help="bytes of one client's waiting requests held (default "
+                        f"{MAX_QUEUED_BYTES_PER_CLIENT}, 32 MiB)")
+
+
+def add_busy_option(parser: argparse.ArgumentParser) -> None:
+    """How long a worker that heartbeats may hold one request (queues and brokers that hear
+    their workers' heartbeats)."""
+    default_ms = round(MAX_BUSY_S * 1000)
+    parser.add_argument("--max-busy-ms", type=milliseconds, default=default_ms, metavar="MS",
+                        help="a worker holding one request this long is given up: the "
+                        f"request dropped (its client retries), counted (default {default_ms})")
 
 
 HEARTBEAT_MS, LIVENESS = 1000, 3

@@ -10,6 +10,7 @@ from .common import UsageError, make_trace, role, serve
 from .options import (
     HEARTBEAT_MS,
     LIVENESS,
+    add_busy_option,
     add_fault_options,
     add_heartbeat_options,
     add_reconnect_options,
@@ -30,6 +31,7 @@ from .simple import (
 def paranoid_queue_options(parser: argparse.ArgumentParser) -> None:
     queue_options(parser)
     add_heartbeat_options(parser)
+    add_busy_option(parser)
 
 
 CHAOS_MAX_S = 3600.0
@@ -75,7 +77,9 @@ def paranoid_queue(args: argparse.Namespace) -> int:
     queue = ParanoidQueue("paranoid-queue", frontend=args.frontend, backend=args.backend,
                           heartbeat_interval=args.heartbeat_ms / 1000, liveness=args.liveness,
                           security=broker_security(args), trace=make_trace(args),
-                          trace_messages=not args.quiet)
+                          trace_messages=not args.quiet, max_busy=args.max_busy_ms / 1000,
+                          max_queued_bytes=args.max_queued_bytes,
+                          max_queued_bytes_per_client=args.max_queued_bytes_per_client)
     return serve_broker("paranoid-queue", queue, args,
                         chaos=lambda line: chaos(queue, line))
 

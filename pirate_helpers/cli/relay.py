@@ -76,7 +76,8 @@ def apply(relay: Relay, line: str) -> str | None:
     if command == "help" and not arguments:
         return ("cut: nothing passes, nothing closes (TCP never retransmits); heal: carry "
                 "again, what was held first; latency MS: deliver each byte MS later; reset: "
-                "close every connection with a TCP RST (a cut stays); status: what it carries and holds")
+                "close every connection with a TCP RST (a cut stays); status: what it carries "
+                "and holds")
     return f"unknown command {line.strip()!r}; type one of: {COMMANDS}"
 
 

@@ -13,6 +13,7 @@ from .common import join_lines, make_trace, role, serve, warn_about_reach
 from .options import (
     add_broker_options,
     add_fault_options,
+    add_held_options,
     add_worker_options,
     client_keys,
     faults_from,
@@ -47,6 +48,7 @@ def serve_broker(role_name: str, queue: SimplePirateQueue | ParanoidQueue,
 
 def queue_options(parser: argparse.ArgumentParser) -> None:
     add_broker_options(parser)
+    add_held_options(parser)
     parser.add_argument("--dashboard", action="store_true",
                         help="a live table of workers (state, served, last heard), the "
                         "counts and failed handshakes, to project; implies --quiet")
@@ -63,6 +65,8 @@ def quiet_under_dashboard(args: argparse.Namespace) -> argparse.Namespace:
 def simple_queue(args: argparse.Namespace) -> int:
     quiet_under_dashboard(args)
     queue = SimplePirateQueue("simple-queue", frontend=args.frontend, backend=args.backend,
+                              max_queued_bytes=args.max_queued_bytes,
+                              max_queued_bytes_per_client=args.max_queued_bytes_per_client,
                               security=broker_security(args), trace=make_trace(args))
     return serve_broker("simple-queue", queue, args)
 

@@ -9,6 +9,7 @@ import zmq
 
 from ..actor import Actor
 from ..endpoints import LOCAL, receive, send, waiting
+from ..held import MAX_BUSY_S, MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_CLIENT
 from ..security import LOOPBACK, ConnectionWatch, Security
 from ..trace import Trace, show_identity
 from .guide import GuideMajordomoState
@@ -37,6 +38,9 @@ class MajordomoBroker(Actor):
         request_expiry: float | None = None,
         max_queued: int = MAX_QUEUED,
         max_queued_per_client: int = MAX_QUEUED_PER_CLIENT,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+        max_queued_bytes_per_client: int = MAX_QUEUED_BYTES_PER_CLIENT,
+        max_busy: float = MAX_BUSY_S,
         trace: Trace | None = None,
         trace_messages: bool = True,
         logic: type[BrokerState] | type[GuideMajordomoState] = BrokerState,
@@ -50,7 +54,10 @@ class MajordomoBroker(Actor):
         self.trace_messages = trace_messages
         self.state = logic(heartbeat_interval, liveness, time.monotonic(),
                            request_expiry=request_expiry, max_queued=max_queued,
-                           max_queued_per_client=max_queued_per_client)
+                           max_queued_per_client=max_queued_per_client,
+                           max_queued_bytes=max_queued_bytes,
+                           max_queued_bytes_per_client=max_queued_bytes_per_client,
+                           max_busy=max_busy)
 
     def setup(self) -> None:
         self.router = self.socket(zmq.ROUTER)
@@ -136,5 +143,6 @@ class MajordomoBroker(Actor):
                   "waiting": sum(len(s.requests) for s in services),
                   "answered": answered.get(wanted, 0) if wanted else sum(answered.values()),
                   "requeued": state.requeued, "unreachable": state.unreachable,
-                  "expired requests": state.expired, "rejected": state.rejected}
+                  "expired requests": state.expired, "overdue": state.overdue,
+                  "rejected": state.rejected}
         return {"workers": workers, "counts": counts}

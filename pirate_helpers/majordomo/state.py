@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..endpoints import MAX_FRAMES, fits_round_trip
+from ..held import MAX_BUSY_S, MAX_QUEUED_BYTES, MAX_QUEUED_BYTES_PER_CLIENT, HeldBytes, size_of
 from ..names import AddressMask
 from ..trace import show_bytes, show_identity
 from .protocol import (
@@ -59,6 +60,7 @@ class Request:
     expires_at: float = float("inf")  # while queued; a worker holding it does not expire it
     version: int = 1  # the client's MDP/0.x: how its reply is framed
     queued: bool = False  # waiting in its service's line (not yet given to a worker)
+    size: int = 0  # bytes held for it (its body) while it waits
 
 
 @dataclass(eq=False)
@@ -70,6 +72,13 @@ class Worker:
     expires_at: float
     request: Request | None = None
     version: int = 1  # the worker's MDP/0.x: how messages to it are framed
+    busy_until: float = float("inf")  # while it holds a request: when it has held it too long
+    check_at: float = float("inf")  # when its one live entry in the checks heap is due
+
+    @property
+    def due(self) -> float:
+        """When the broker must next look at it: silence, or a request held too long."""
+        return min(self.expires_at, self.busy_until if self.request else float("inf"))
 
 
 @dataclass
@@ -103,12 +112,17 @@ class BrokerState:
         max_queued: int = MAX_QUEUED,
         max_queued_per_client: int = MAX_QUEUED_PER_CLIENT,
         unoffered_expiry: float = UNOFFERED_EXPIRY_S,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
+        max_queued_bytes_per_client: int = MAX_QUEUED_BYTES_PER_CLIENT,
+        max_busy: float = MAX_BUSY_S,
         mask: Callable[[bytes], bytes] | None = None,
     ) -> None:
         if heartbeat_interval <= 0 or liveness < 1:
             raise ValueError("heartbeat_interval must be > 0 and liveness >= 1")
         if request_expiry is not None and request_expiry <= 0:
             raise ValueError("request_expiry must be > 0 (or None: never)")
+        if max_busy <= 0:
+            raise ValueError("max_busy must be > 0")
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.request_expiry = request_expiry
@@ -116,6 +130,8 @@ class BrokerState:
         self.max_queued_per_client = max_queued_per_client
         self.unoffered_expiry = unoffered_expiry
         self.queued_by: Counter[bytes] = Counter()  # requests waiting, per client
+        self.held = HeldBytes(max_queued_bytes, max_queued_bytes_per_client)  # their bytes
+        self.max_busy = max_busy  # a worker holding one request longer is given up
         self.mask = mask or AddressMask()  # what workers see of a client's address
         self.services: dict[bytes, Service] = {}
         self.workers: dict[bytes, Worker] = {}
@@ -130,7 +146,7 @@ class BrokerState:
         self._order = itertools.count()  # ties in a heap never compare workers or requests
         self.answered: Counter[bytes] = Counter()  # replies delivered, per service
         self.requeued = self.expired = self.rejected = self.disconnected = 0
-        self.unreachable = self.mmi_answered = self.partials_dropped = 0
+        self.unreachable = self.mmi_answered = self.partials_dropped = self.overdue = 0
         self.purged: deque[tuple[bytes, bytes]] = deque(maxlen=PURGED_REMEMBERED)  # newest last
         self.outbox: list[list[bytes]] = []
         self.notes: list[tuple[str, str]] = []
@@ -199,11 +215,14 @@ class BrokerState:
         elif not self.offers(service) and self.queued >= self.max_queued * UNOFFERED_SHARE:
             self.reject(f"client {client.hex()}: {show_identity(service)} has no worker and "
                         f"{self.queued} requests are queued; the rest is kept for live services")
+        elif (why := self.held.refusal(client, size_of(body))) is not None:
+            self.reject(f"client {client.hex()}: {why}")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
-            self._queue(entry, Request(client, service, body, version=version), now)
-            self._dispatch(entry)
+            self._queue(entry, Request(client, service, body, version=version,
+                                       size=size_of(body)), now)
+            self._dispatch(entry, now)
 
     def _answer_mmi(self, request: Request) -> None:
         if request.service == b"mmi.service":
@@ -253,7 +272,7 @@ class BrokerState:
             self._check_worker_at(worker, worker.expires_at)
             self.notes.append(("ready",
                                f"{show_identity(identity)} offers {show_identity(service)}"))
-            self._make_waiting(worker)
+            self._make_waiting(worker, now)
             return
         if worker is None:
             self._protocol_error(identity, None,
@@ -275,7 +294,7 @@ class BrokerState:
                 return
             worker.request = None
             self.answered[worker.service] += 1
-            self._make_waiting(worker)  # first: its next request leaves before this reply
+            self._make_waiting(worker, now)  # first: its next request leaves before this reply
             self._to_client(request, message[3:])
             return
         self._protocol_error(identity, worker,
@@ -283,25 +302,31 @@ class BrokerState:
 
     # -- time -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        """Purge silent workers (re-queueing what they held), drop requests queued too long,
-        and send heartbeats to every worker, busy or not, on schedule."""
+        """Purge silent workers (re-queueing what they held), give up on workers that held
+        a request too long (dropping it), drop requests queued too long, and send heartbeats
+        to every worker, busy or not, on schedule."""
         if now < self._check_at:
             return
-        expired = []
+        expired, overdue = [], []
         while self._worker_checks and self._worker_checks[0][0] <= now:
-            worker = heapq.heappop(self._worker_checks)[2]
-            if self.workers.get(worker.identity) is not worker:
-                continue  # forgotten meanwhile
+            due, _, worker = heapq.heappop(self._worker_checks)
+            if self.workers.get(worker.identity) is not worker or due != worker.check_at:
+                continue  # forgotten meanwhile, or an entry an earlier one replaced
+            worker.check_at = float("inf")
             if worker.expires_at <= now:
                 expired.append(worker)
+            elif worker.due <= now:
+                overdue.append(worker)
             else:  # heard from since: look again when its new time comes
-                self._check_worker_at(worker, worker.expires_at)
+                self._check_worker_at(worker, worker.due)
+        for worker in overdue:
+            self._give_up(worker, now)
         for worker in expired:  # all of them first: none is handed a request meanwhile
             self._forget(worker, f"{show_identity(worker.identity)} silent for "
                          f"{self.silence_limit:g} s", now, kind="purge", send=False,
                          dispatch=False)
         for service in {w.service for w in expired} & self.services.keys():
-            self._dispatch(self.services[service])
+            self._dispatch(self.services[service], now)
         checks = self._request_checks
         while checks and (checks[0][0] <= now or not checks[0][2].queued):
             due, _, request = heapq.heappop(checks)
@@ -327,7 +352,23 @@ class BrokerState:
                            f"{show_bytes(request.body)} waited too long"))
         self._drop_if_unused(entry)
 
+    def _give_up(self, worker: Worker, now: float) -> None:
+        """A worker held one request for `max_busy`: it heartbeats but does not answer.
+        The request is dropped, not re-queued (it may be what stops workers; its client's
+        retry decides), and the worker is disconnected (READY again, it is welcome)."""
+        request, worker.request = worker.request, None
+        assert request is not None
+        self.overdue += 1
+        self._forget(worker, f"{show_identity(worker.identity)} held "
+                     f"{show_bytes(request.body)} for over {self.max_busy:g} s: request "
+                     "dropped, worker disconnected", now, kind="overdue")
+
     def _check_worker_at(self, worker: Worker, when: float) -> None:
+        """Look at `worker` at `when`, unless it is due sooner already (one live entry each:
+        the heap grows with the workers, not with what they do)."""
+        if when >= worker.check_at:
+            return
+        worker.check_at = when
         heapq.heappush(self._worker_checks, (when, next(self._order), worker))
         self._check_at = min(self._check_at, when)
 
@@ -356,19 +397,22 @@ class BrokerState:
             self._check_at = min(self._check_at, request.expires_at)
         request.queued = True
         self.queued_by[request.client] += 1
+        self.held.add(request.client, request.size)
         if front:
             entry.requests.appendleft(request)
         else:
             entry.requests.append(request)
         self.queued += 1
 
-    def _dispatch(self, entry: Service) -> None:
+    def _dispatch(self, entry: Service, now: float) -> None:
         while entry.waiting and entry.requests:
             worker = entry.waiting.pop(next(iter(entry.waiting)))
             request = worker.request = entry.requests.popleft()
             request.queued = False
             self.queued -= 1
             self._unqueued(request)
+            worker.busy_until = now + self.max_busy
+            self._check_worker_at(worker, worker.busy_until)
             self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),
                             b"", *request.body)
 
@@ -377,11 +421,12 @@ class BrokerState:
         self.queued_by[request.client] -= 1
         if not self.queued_by[request.client]:
             del self.queued_by[request.client]  # the count stays as small as the queue
+        self.held.remove(request.client, request.size)
 
-    def _make_waiting(self, worker: Worker) -> None:
+    def _make_waiting(self, worker: Worker, now: float) -> None:
         entry = self.services[worker.service]
         entry.waiting[worker.identity] = worker
-        self._dispatch(entry)
+        self._dispatch(entry, now)
 
     def _forget(self, worker: Worker, why: str, now: float, *, kind: str,
                 send: bool = True, dispatch: bool = True) -> None:
@@ -402,7 +447,7 @@ class BrokerState:
                                f"{show_identity(worker.identity)}"))
             self._queue(entry, request, now, front=True)
             if dispatch:
-                self._dispatch(entry)
+                self._dispatch(entry, now)
         self._drop_if_unused(entry)
 
     def _protocol_error(self, identity: bytes, worker: Worker | None, why: str,
