@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 import zmq
 
-from .endpoints import ROUTING_SOCKETS, guard, scramble_generated_ids
+from .endpoints import ROUTING_SOCKETS, guard, scramble_generated_ids, send
 from .trace import Trace
 
 START_TIMEOUT_S = 5.0
@@ -259,6 +259,24 @@ class Actor:
     def pause(self, seconds: float | None) -> None:
         """Wait `seconds` (work, a freeze, a back-off) while staying responsive to `stop()`."""
         self.poll((), seconds)
+
+    unsent = 0  # replies clients could not take
+
+    def reply_to_client(self, socket: zmq.Socket, frames: list[bytes]) -> bool:
+        """Send a reply on a ROUTER_MANDATORY socket without ever blocking. One a client is
+        not reading (its queue full) or has left is counted in `unsent`, traced once per
+        ten, and lost: the client's own retry recovers it."""
+        try:
+            send(socket, frames)
+        except zmq.ZMQError as error:
+            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
+                raise
+            self.unsent += 1
+            if self.unsent % 10 == 1:
+                self.trace.add(self.name, "unsent", f"a client is not taking replies "
+                               f"({self.unsent} unsent)")
+            return False
+        return True
 
     def _main(self, address: str, started: threading.Event) -> None:
         assert self.context is not None

@@ -214,15 +214,7 @@ class BinaryStarServer(Actor):
             self.refused += 1
             self.trace.add(self.name, "refuse", f"{body} ({self.state.name.lower()})")
             return
-        try:
-            self.frontend.send_multipart(message, zmq.NOBLOCK)
-        except zmq.ZMQError as error:  # the client's queue is full, or it is gone: it
-            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):  # will ask again
-                raise
-            self.unsent += 1
-            if self.unsent % 10 == 1:
-                self.trace.add(self.name, "unsent", f"a client is not taking replies "
-                               f"({self.unsent} unsent)")
+        if not self.reply_to_client(self.frontend, message):
             return
         self.served += 1
         self.trace.add(self.name, "reply", body)

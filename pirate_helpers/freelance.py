@@ -291,7 +291,7 @@ class FreelanceServer(Actor):
                 continue
             if message[1:] == [PING]:
                 self.pongs += 1
-                self._send([message[0], PONG])
+                self.reply_to_client(self.router, [message[0], PONG])
                 continue
             if not self._serve(message):
                 return  # an injected crash
@@ -306,21 +306,8 @@ class FreelanceServer(Actor):
         self.pause(decision.delay_s)
         if decision.action == "answer":
             self.answered += 1
-            self._send(message)
+            self.reply_to_client(self.router, message)
         return True
-
-    def _send(self, message: list[bytes]) -> None:
-        """Never blocks: a reply to a client that is gone or not reading is counted."""
-        try:
-            self.router.send_multipart(message, zmq.NOBLOCK)
-        except zmq.ZMQError as error:
-            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
-                raise
-            self.unsent += 1
-            if self.unsent % 10 == 1:
-                self.trace.add(self.name, "unsent", f"a client is not taking replies "
-                               f"({self.unsent} unsent)")
-
 
 # -- the client ------------------------------------------------------------------------------
 class NoReply(Exception):

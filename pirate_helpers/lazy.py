@@ -124,17 +124,14 @@ class StrictEcho(Actor):
                 self.trace.add(self.name, "reply", self.shown(request))
             else:
                 self.trace.add(self.name, "send", self.shown(request), peer=self.peer)
+            if self.strict.type == zmq.ROUTER:  # answered, even if not taken (counted)
+                self.reply_to_client(self.strict, request)
+                continue
             try:
                 self.strict.send_multipart(request, zmq.NOBLOCK)
             except zmq.ZMQError as error:
                 if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
                     raise
-                if self.strict.type == zmq.ROUTER:  # answered, but a client not reading or
-                    self.unsent += 1  # gone cannot take it (it retries): counted apart
-                    if self.unsent % 10 == 1:
-                        self.trace.add(self.name, "unsent", f"a client is not taking replies "
-                                       f"({self.unsent} unsent)")
-                    continue
                 self.answered -= 1  # a REQ whose connection is gone would block here for good
                 self.trace.add(self.name, "reconnect", "connection gone before the reply; "
                                "READY again on a fresh socket")

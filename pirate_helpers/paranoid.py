@@ -716,7 +716,7 @@ class ParanoidQueue(TwoSidedQueue):
                     self.trace.add(self.name, "send", describe(message),
                                    peer=state.names[identity])
         for message in state.to_clients:
-            self.reply_to_client(message)
+            self.reply_to_client(self.frontend, message)
         state.to_clients.clear()
 
     # -- read from any thread -------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import zmq
 
 from .actor import Actor
-from .endpoints import LOCAL, send
+from .endpoints import LOCAL
 from .security import LOOPBACK, ConnectionWatch, Security
 from .trace import Trace
 
@@ -48,21 +48,6 @@ class TwoSidedQueue(Actor):
                                                    pause=self.pause)
         self.trace.name_endpoint(self.frontend_endpoint, self.name)
         self.trace.name_endpoint(self.backend_endpoint, self.name)
-
-    def reply_to_client(self, frames: list[bytes]) -> bool:
-        """Send a reply without ever blocking; one a client is not reading (its queue full)
-        or has left is counted in `unsent`, traced once per ten, and lost: it asks again."""
-        try:
-            send(self.frontend, frames)
-        except zmq.ZMQError as error:
-            if error.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
-                raise
-            self.unsent += 1
-            if self.unsent % 10 == 1:
-                self.trace.add(self.name, "unsent", f"a client is not taking replies "
-                               f"({self.unsent} unsent)")
-            return False
-        return True
 
     @property
     def watch_events(self) -> tuple[zmq.Socket, ...]:

@@ -256,7 +256,7 @@ class SimplePirateQueue(TwoSidedQueue):
                 return
             answer, dispatch = self.lru.reply(worker, frames[2:])
             self.trace.add(self.name, "recv", show_bytes(answer.body), peer=self.names[worker])
-            self.reply_to_client(answer.frames)
+            self.reply_to_client(self.frontend, answer.frames)
             self._send(dispatch)
         except Rejected as why:
             self._reject(self.names[worker], why)
