@@ -75,12 +75,12 @@ class MajordomoBroker(Actor):
         while True:
             timeout = max(0.0, state.next_wakeup() - time.monotonic())
             readable = self.poll(messages, timeout, side=monitor)
-            if time.monotonic() - state.next_wakeup() > state.heartbeat_interval:
-                state.stalled(time.monotonic())  # what piled up meanwhile is still unread
+            now = time.monotonic()
+            if now - state.next_wakeup() > state.heartbeat_interval:
+                state.stalled(now)  # what piled up meanwhile is still unread
             if self.watch.events in readable:
                 self.watch.read()
             if router in readable:
-                now = time.monotonic()
                 for _ in range(BATCH):
                     frames = receive(router)
                     if frames is None:
