@@ -8,7 +8,8 @@ Builds the Guide's peers from `/work/shared/guide-peers` (or `--peers DIR`) into
 folder with the README's build line, then for each setting (requests in flight x workers)
 and each round runs every broker in turn, started afresh: ours (`pirate majordomo-broker
 --quiet`, `pirate paranoid-queue --quiet`), the Guide's C `mdbroker` and `ppqueue` and its
-Python `mdbroker.py`. Workers are the Guide's C `mdworker` (echo) and `ppworker_nofault`;
+Python `mdbroker.py`, and the floor (`floor.py`: the barest pyzmq brokers, what any Python
+broker costs before it decides anything). Workers are the Guide's C `mdworker` (echo) and `ppworker_nofault`;
 `mdpload` keeps N requests in flight on one DEALER and checks every reply (a bad or lost
 reply fails the run). The broker is pinned to one core, workers and load to the other.
 
@@ -43,6 +44,7 @@ from pirate_helpers import netns  # noqa: E402
 C_PROGRAMS = ("mdbroker", "ppqueue", "mdworker", "ppworker_nofault", "mdpload")
 PIRATE = [sys.executable, "-m", "pirate_helpers"]
 BROKER_CORE, OTHER_CORE = 0, 1
+FLOOR = str(Path(__file__).resolve().parent / "floor.py")  # the barest pyzmq brokers
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ BROKERS = [
                                     "--frontend", "tcp://127.0.0.1:5555",
                                     "--backend", "tcp://127.0.0.1:5556")),
     Broker("C ppqueue", "ppp", ("{bin}/ppqueue",)),
+    Broker("floor majordomo", "mdp", (sys.executable, FLOOR, "majordomo")),
+    Broker("floor queue", "ppp", (sys.executable, FLOOR, "queue")),
 ]
 TRACED = [
     Broker("ours majordomo traced", "mdp", (*PIRATE, "majordomo-broker",
@@ -72,6 +76,8 @@ TRACED = [
 ]
 RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.py"),
           ("ours paranoid", "C ppqueue"), ("Python mdbroker.py", "C mdbroker"),
+          ("floor majordomo", "C mdbroker"), ("ours majordomo", "floor majordomo"),
+          ("floor queue", "C ppqueue"), ("ours paranoid", "floor queue"),
           ("ours majordomo traced", "ours majordomo"),
           ("ours paranoid traced", "ours paranoid"),
           ("before majordomo", "C mdbroker"), ("before majordomo", "Python mdbroker.py"),
