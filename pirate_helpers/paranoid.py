@@ -27,7 +27,7 @@ import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import Literal
 
@@ -93,6 +93,7 @@ class TrackedWorker:
     identity: bytes
     expires_at: float
     request: list[bytes] | None = None
+    echo: list[bytes] = field(default_factory=list)  # what its reply to `request` starts with
     served: int = 0
     last_heard: float = 0.0
     last_heartbeat: float | None = None  # while idle, on this connection (READY starts another)
@@ -176,10 +177,10 @@ class QueueState:
             self._assign(self.ready.pop(next(iter(self.ready))), frames, now)
         elif len(self.pending) >= self.max_waiting:
             self._reject(f"from a client: {self.max_waiting} requests waiting already")
-        elif (why := self.held.refusal(frames[0], size_of(frames))) is not None:
+        elif (why := self.held.refusal(frames[0], size := size_of(frames))) is not None:
             self._reject(f"from a client: {why}")
         else:
-            self.held.add(frames[0], size_of(frames))
+            self.held.add(frames[0], size)
             self.pending.append(frames)
 
     def on_worker_message(self, frames: list[bytes], now: float) -> None:
@@ -232,9 +233,8 @@ class QueueState:
                     self._mismatch(identity, gap)
             worker.last_heartbeat = now
             return
-        request = worker.request
-        size = envelope_size(message)
-        if request is not None and size and message[:size] == self._masked(request)[:size]:
+        request, size = worker.request, len(worker.echo)
+        if request is not None and len(message) > size and message[:size] == worker.echo:
             worker.request = None
             worker.served += 1
             self.answered += 1
@@ -416,14 +416,12 @@ class QueueState:
         worker.request = None
 
     def _assign(self, worker: TrackedWorker, request: list[bytes], now: float) -> None:
-        worker.request = request
+        masked = [self.mask(request[0]), *request[1:]]
+        worker.request, worker.echo = request, masked[:envelope_size(request)]
         worker.busy_until = now + self.max_busy
         worker.last_heartbeat = None  # its interval is measured again once it is idle
         if worker.identity not in self.cut_off:  # else lost on the way, as in a real cut
-            self.to_workers.append((worker.identity, self._masked(request)))
-
-    def _masked(self, request: list[bytes]) -> list[bytes]:
-        return [self.mask(request[0]), *request[1:]]
+            self.to_workers.append((worker.identity, masked))
 
     def _requeue(self, worker: TrackedWorker) -> None:
         """Put the request a lost worker held first in line: it has waited longest."""

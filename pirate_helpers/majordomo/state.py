@@ -71,6 +71,7 @@ class Worker:
     service: bytes
     expires_at: float
     request: Request | None = None
+    echo: bytes = b""  # the client's address as it was shown the request: its reply carries it
     version: int = 1  # the worker's MDP/0.x: how messages to it are framed
     busy_until: float = float("inf")  # while it holds a request: when it has held it too long
     check_at: float = float("inf")  # when its one live entry in the checks heap is due
@@ -215,13 +216,12 @@ class BrokerState:
         elif not self.offers(service) and self.queued >= self.max_queued * UNOFFERED_SHARE:
             self.reject(f"client {client.hex()}: {show_identity(service)} has no worker and "
                         f"{self.queued} requests are queued; the rest is kept for live services")
-        elif (why := self.held.refusal(client, size_of(body))) is not None:
+        elif (why := self.held.refusal(client, size := size_of(body))) is not None:
             self.reject(f"client {client.hex()}: {why}")
         else:
             entry = self.services.get(service) or self.services.setdefault(
                 service, Service(service))
-            self._queue(entry, Request(client, service, body, version=version,
-                                       size=size_of(body)), now)
+            self._queue(entry, Request(client, service, body, version=version, size=size), now)
             self._dispatch(entry, now)
 
     def _answer_mmi(self, request: Request) -> None:
@@ -284,7 +284,7 @@ class BrokerState:
             return
         request = worker.request
         if (command in (REPLY, PARTIAL) and len(message) >= 3 and message[2] == b""
-                and request is not None and message[1] == self.mask(request.client)):
+                and request is not None and message[1] == worker.echo):
             worker.expires_at = now + self.silence_limit
             if command == PARTIAL:  # a 0.2 worker's reply in parts; it keeps the request
                 if request.version == 1:
@@ -413,8 +413,9 @@ class BrokerState:
             self._unqueued(request)
             worker.busy_until = now + self.max_busy
             self._check_worker_at(worker, worker.busy_until)
-            self._to_worker(worker.identity, worker.version, REQUEST, self.mask(request.client),
-                            b"", *request.body)
+            worker.echo = self.mask(request.client)
+            self._to_worker(worker.identity, worker.version, REQUEST, worker.echo, b"",
+                            *request.body)
 
     def _unqueued(self, request: Request) -> None:
         """A request left the queue (to a worker, or expired): its client may queue another."""
