@@ -9,9 +9,11 @@ folder with the README's build line, then for each setting (requests in flight x
 and each round runs every broker in turn, started afresh: ours (`pirate majordomo-broker
 --quiet`, `pirate paranoid-queue --quiet`), the Guide's C `mdbroker` and `ppqueue` and its
 Python `mdbroker.py`, and the floor (`floor.py`: the barest pyzmq brokers, what any Python
-broker costs before it decides anything). Workers are the Guide's C `mdworker` (echo) and `ppworker_nofault`;
-`mdpload` keeps N requests in flight on one DEALER and checks every reply (a bad or lost
-reply fails the run). The broker is pinned to one core, workers and load to the other.
+broker costs before it decides anything). Workers are the Guide's C `mdworker` (echo) and
+`ppworker_nofault`; `mdpload` keeps N requests in flight on one DEALER and checks every reply
+(a bad or lost reply fails the run). The broker is pinned to one core, workers and load to
+the other. Each run also gives the broker's CPU per reply (all its threads, from /proc): far
+steadier than replies/s on a shared machine, and what the broker alone costs.
 
 The Guide's peers use fixed ports (5555, 5556), so each run happens in a network namespace of
 its own (made and removed here: root and iproute2 needed), where nothing else listens.
@@ -97,9 +99,22 @@ def baseline(revision: str, into: Path) -> list[Broker]:
             for ours in BROKERS if ours.name.startswith("ours")]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far, all its threads (libzmq's I/O thread too)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@dataclass(frozen=True)
+class Figures:
+    rps: float  # replies per second: what the issue's goals are stated in
+    cpu_us: float  # the broker's CPU per reply, in µs: what the broker alone costs
+
+
 def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: int,
-            binaries: Path, peers: Path) -> float:
-    """Replies per second through `broker`; raises RuntimeError on a bad or lost reply."""
+            binaries: Path, peers: Path) -> Figures:
+    """Replies per second through `broker`, and its CPU per reply; raises RuntimeError on a
+    bad or lost reply."""
     command = [part.format(bin=binaries, peers=peers) for part in broker.command]
     worker = str(binaries / ("mdworker" if broker.protocol == "mdp" else "ppworker_nofault"))
     worker_port = 5555 if broker.protocol == "mdp" else 5556
@@ -112,10 +127,12 @@ def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: i
             started += [namespace.start([worker], OTHER_CORE, **quiet) for _ in range(workers)]
             if not namespace.wait_for_connections(worker_port, workers, alive=started[0]):
                 raise RuntimeError(f"{broker.name}: workers did not connect within 15 s")
+            cpu_before = cpu_seconds(started[0].pid)
             load = namespace.start([str(binaries / "mdpload"), broker.protocol,
                                     "tcp://127.0.0.1:5555", str(in_flight), "0.5",
                                     str(seconds)], OTHER_CORE, stdout=subprocess.PIPE, text=True)
             out, _ = load.communicate(timeout=seconds + 30)
+            cpu = cpu_seconds(started[0].pid) - cpu_before
         finally:
             for process in reversed(started):
                 process.kill()
@@ -123,7 +140,7 @@ def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: i
     figures = dict(field.split("=") for field in out.split())
     if load.returncode or figures.get("bad") != "0" or figures.get("lost") != "0":
         raise RuntimeError(f"{broker.name}: {out.strip() or 'mdpload failed'}")
-    return float(figures["rps"])
+    return Figures(float(figures["rps"]), cpu / int(figures["replies"]) * 1e6)
 
 
 def spread(values: list[float]) -> str:
@@ -166,26 +183,33 @@ def main() -> int:
     for in_flight in args.in_flight:
         for workers in args.workers:
             rps: dict[str, list[float]] = {b.name: [] for b in brokers}
+            cpu: dict[str, list[float]] = {b.name: [] for b in brokers}
             for round_number in range(args.rounds):
                 turn = brokers[round_number % len(brokers):] + brokers[:round_number % len(brokers)]
                 for broker in turn:
                     run += 1
                     try:
-                        rps[broker.name].append(measure(broker, workers, in_flight,
-                                                        args.seconds, run, binaries,
-                                                        args.peers))
+                        figures = measure(broker, workers, in_flight, args.seconds, run,
+                                          binaries, args.peers)
                     except (RuntimeError, subprocess.TimeoutExpired) as error:
                         failed += 1
                         print(f"  FAILED {error}")
-                        rps[broker.name].append(float("nan"))
-            print(f"\n{in_flight} in flight, {workers} workers: replies/s, median (min-max)")
+                        figures = Figures(float("nan"), float("nan"))
+                    rps[broker.name].append(figures.rps)
+                    cpu[broker.name].append(figures.cpu_us)
+            print(f"\n{in_flight} in flight, {workers} workers: replies/s and the broker's "
+                  "CPU per reply (all its threads), median (min-max)")
             for name, values in rps.items():
                 print(f"  {name:24} {statistics.median(values):9.0f} "
-                      f"({min(values):.0f}-{max(values):.0f})")
+                      f"({min(values):.0f}-{max(values):.0f})  "
+                      f"{statistics.median(cpu[name]):6.1f} µs "
+                      f"({min(cpu[name]):.1f}-{max(cpu[name]):.1f})")
             for ours, theirs in RATIOS:
                 if ours in rps and theirs in rps:
                     ratios = [a / b for a, b in zip(rps[ours], rps[theirs], strict=True)]
-                    print(f"  {ours} / {theirs}: {spread(ratios)}")
+                    costs = [a / b for a, b in zip(cpu[ours], cpu[theirs], strict=True)]
+                    print(f"  {ours} / {theirs}: {spread(ratios)}; CPU per reply "
+                          f"{spread(costs)}")
     if failed:
         print(f"{failed} runs had bad or lost replies")
     return 1 if failed else 0
