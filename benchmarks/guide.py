@@ -87,15 +87,24 @@ RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.
           ("ours paranoid", "before paranoid")]
 
 
-def baseline(revision: str, into: Path) -> list[Broker]:
-    """Our two brokers as they were at `revision`, run from a copy of its package."""
+def extract(revision: str) -> str:
+    """A temporary folder holding `pirate_helpers` as it was at `revision` (removed at exit):
+    put first on PYTHONPATH, it runs that revision's brokers."""
+    into = tempfile.mkdtemp(prefix="pirate-before-")
+    atexit.register(shutil.rmtree, into, True)
     root = Path(__file__).resolve().parent.parent
     archive = subprocess.run(["git", "-C", str(root), "archive", revision, "pirate_helpers"],
                              capture_output=True)
     if archive.returncode:
         raise Missing(f"git archive {revision}: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return [Broker(ours.name.replace("ours", "before"), ours.protocol, ours.command, str(into))
+    subprocess.run(["tar", "-x", "-C", into], input=archive.stdout, check=True)
+    return into
+
+
+def baseline(revision: str) -> list[Broker]:
+    """Our two brokers as they were at `revision`, run from a copy of its package."""
+    before = extract(revision)
+    return [Broker(ours.name.replace("ours", "before"), ours.protocol, ours.command, before)
             for ours in BROKERS if ours.name.startswith("ours")]
 
 
@@ -162,9 +171,7 @@ def main() -> int:
     brokers = BROKERS + (TRACED if args.traced else [])
     try:
         if args.baseline:
-            before = tempfile.mkdtemp(prefix="pirate-before-")
-            atexit.register(shutil.rmtree, before, True)
-            brokers += baseline(args.baseline, Path(before))
+            brokers += baseline(args.baseline)
         if args.only:
             brokers = [b for b in brokers if b.name in args.only]
         if len(os.sched_getaffinity(0)) < 2:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/profile_broker.py majordomo|paranoid [--workers 8]
                                                   [--in-flight 64] [--seconds 3] [--top 15]
+                                                  [--baseline REV]
 
 The same set-up as `guide.py` (the Guide's C workers and `mdpload`, a private network
 namespace, the broker pinned to one core), with our broker run in-process under cProfile,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import signal
 import subprocess
@@ -21,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from guide import BROKER_CORE, C_PROGRAMS, OTHER_CORE, PEERS, Missing, Namespace, build
+from guide import BROKER_CORE, C_PROGRAMS, OTHER_CORE, PEERS, Missing, Namespace, build, extract
 
 from pirate_helpers import netns
 
@@ -59,13 +61,18 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--baseline", metavar="REV",
+                        help="profile our broker as it was at this git revision instead")
     parser.add_argument("--serve", metavar="OUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.kind, args.serve)
         return 0
+    env = None
     try:
         binaries = build(C_PROGRAMS, PEERS)
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": extract(args.baseline)}
     except Missing as missing:
         print(f"profile skipped: {missing}")
         return 0
@@ -73,7 +80,7 @@ def main() -> int:
     out = Path(tempfile.mkdtemp()) / "broker.prof"
     with Namespace(0) as namespace:
         broker = namespace.start([sys.executable, __file__, args.kind, "--serve", str(out)],
-                                 BROKER_CORE)
+                                 BROKER_CORE, env=env)
         workers = [namespace.start([str(binaries / ("mdworker" if mdp else "ppworker_nofault"))],
                                    OTHER_CORE, stdout=subprocess.DEVNULL)
                    for _ in range(args.workers)]
