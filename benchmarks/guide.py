@@ -31,6 +31,7 @@ import argparse
 import atexit
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,10 +129,13 @@ def measure(broker: Broker, workers: int, in_flight: int, seconds: float, run: i
     worker = str(binaries / ("mdworker" if broker.protocol == "mdp" else "ppworker_nofault"))
     worker_port = 5555 if broker.protocol == "mdp" else 5556
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    env = None if broker.python_path is None else {**os.environ,
-                                                     "PYTHONPATH": broker.python_path}
+    # `python -m` puts the working directory first on sys.path, before PYTHONPATH: an earlier
+    # revision's brokers start in its own folder, or they would import this one's package
+    env, folder = None, None
+    if broker.python_path is not None:
+        env, folder = {**os.environ, "PYTHONPATH": broker.python_path}, broker.python_path
     with Namespace(run) as namespace:
-        started = [namespace.start(command, BROKER_CORE, env=env, **quiet)]
+        started = [namespace.start(command, BROKER_CORE, env=env, cwd=folder, **quiet)]
         try:
             started += [namespace.start([worker], OTHER_CORE, **quiet) for _ in range(workers)]
             if not namespace.wait_for_connections(worker_port, workers, alive=started[0]):
@@ -168,6 +172,7 @@ def main() -> int:
                         help="also our brokers as they were at this git revision")
     parser.add_argument("--peers", type=Path, default=PEERS)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop peers, remove namespaces
     brokers = BROKERS + (TRACED if args.traced else [])
     try:
         if args.baseline:
