@@ -1,5 +1,6 @@
 import os
 import threading
+import time
 
 import pytest
 import zmq
@@ -124,6 +125,31 @@ def test_stop_interrupts_a_long_pause_at_once():
     sleeper = Sleeper("sleeper").start()
     sleeper.stop(timeout=2)
     assert not sleeper.running
+
+
+def test_waiting_for_a_timer_polls_a_few_times_not_in_a_spin():
+    """A loop that waits for a deadline polls until it is due. Timeouts are rounded up to
+    whole milliseconds: rounded down, the last millisecond was hundreds of poll(0) calls."""
+
+    class Timer(Actor):
+        def run(self):
+            self.polls = 0
+            for _ in range(5):  # five timers, each 2.5 ms away
+                due = time.monotonic() + 0.0025
+                while (left := due - time.monotonic()) > 0:
+                    self.polls += 1
+                    self.pause(left)
+            self.done.set()
+            self.pause(None)
+
+    timer = Timer("timer")
+    timer.done = threading.Event()
+    timer.start()
+    try:
+        assert timer.done.wait(5), "five timers of 2.5 ms did not fire within 5 s"
+        assert timer.polls <= 5 * 3, f"{timer.polls} polls for five timers: a spin"
+    finally:
+        timer.stop()
 
 
 class Busy(Actor):
