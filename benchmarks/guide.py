@@ -89,8 +89,8 @@ RATIOS = [("ours majordomo", "C mdbroker"), ("ours majordomo", "Python mdbroker.
 
 
 def extract(revision: str) -> str:
-    """A temporary folder holding `pirate_helpers` as it was at `revision` (removed at exit):
-    put first on PYTHONPATH, it runs that revision's brokers."""
+    """A temporary folder holding `pirate_helpers` as it was at `revision` (removed at exit).
+    A broker started in it, with it on PYTHONPATH, runs that revision's package."""
     into = tempfile.mkdtemp(prefix="pirate-before-")
     atexit.register(shutil.rmtree, into, True)
     root = Path(__file__).resolve().parent.parent
