@@ -1,8 +1,8 @@
 """Helpers for the Pirate Patterns course: reliable request-reply with ZeroMQ.
 
-Each pattern lives in its own module (`lazy`, `paranoid`, ...) short enough to read in one
-sitting; the shared pieces are the actor (`actor`), endpoints, faults, the trace and the
-drawings.
+Each pattern lives in its own module (`lazy`, `simple`, ...), or package of modules
+(`paranoid`, `majordomo`), each short enough to read in one sitting; the shared pieces are
+the actor (`actor`), endpoints, faults, the trace and the drawings.
 """
 
 from .actor import Actor, running_actors, stop_all
