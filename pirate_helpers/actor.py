@@ -262,12 +262,14 @@ class Actor:
         """Wait `seconds` (work, a freeze, a back-off) while staying responsive to `stop()`."""
         self.poll((), seconds)
 
-    unsent = 0  # replies clients could not take
+    unsent = 0  # messages a peer could not take: its queue full, or its connection gone
 
-    def reply_to_client(self, socket: zmq.Socket, frames: list[bytes]) -> bool:
-        """Send a reply on a ROUTER_MANDATORY socket without ever blocking. One a client is
-        not reading (its queue full) or has left is counted in `unsent`, traced once per
-        ten, and lost: the client's own retry recovers it."""
+    def send_or_count(self, socket: zmq.Socket, frames: list[bytes], kind: str,
+                      line: str) -> bool:
+        """Send a whole message without ever blocking. One its peer cannot take now (its
+        queue full; on a ROUTER_MANDATORY socket, its connection gone) is lost, counted in
+        `unsent` and traced once per ten, as `kind`, `line` given the count: a retry or the
+        next heartbeat covers it, and a peer that stops reading costs a line per ten."""
         try:
             send(socket, frames)
         except zmq.ZMQError as error:
@@ -275,10 +277,15 @@ class Actor:
                 raise
             self.unsent += 1
             if self.unsent % 10 == 1:
-                self.trace.add(self.name, "unsent", f"a client is not taking replies "
-                               f"({self.unsent} unsent)")
+                self.trace.add(self.name, kind, line.format(self.unsent))
             return False
         return True
+
+    def reply_to_client(self, socket: zmq.Socket, frames: list[bytes]) -> bool:
+        """A reply on a ROUTER_MANDATORY socket, never blocking: one a client does not take
+        (it stopped reading, or left) is counted and lost; its own retry recovers it."""
+        return self.send_or_count(socket, frames, "unsent",
+                                  "a client is not taking replies ({} unsent)")
 
     def _main(self, address: str, started: threading.Event) -> None:
         assert self.context is not None

@@ -142,7 +142,7 @@ class BinaryStarServer(Actor):
         self.publish_endpoint = publish
         self.heartbeat_interval = heartbeat_interval
         self.security = security
-        self.served = self.refused = self.rejected = self.bad_states = self.unsent = 0
+        self.served = self.refused = self.rejected = self.bad_states = 0
         self.fatal: str | None = None
         self.fsm = BinaryStarState(primary, heartbeat_interval, time.monotonic())
 

@@ -245,7 +245,7 @@ class FreelanceServer(Actor):
         super().__init__(name, trace)
         self.endpoint = bind
         self.faults, self.security = faults, security
-        self.received = self.answered = self.pongs = self.rejected = self.unsent = 0
+        self.received = self.answered = self.pongs = self.rejected = 0
         self.frozen_until = 0.0
         self.watch: ConnectionWatch | None = None
 

@@ -55,7 +55,6 @@ class StrictEcho(Actor):
         self.work_s = work_s
         self.faults = faults
         self.received = self.answered = self.dropped = self.rejected = 0
-        self.unsent = 0  # replies a client's full queue (or its gone connection) could not take
         self.crashed = False
         self.peer: str | None = None
 

@@ -26,7 +26,6 @@ class TwoSidedQueue(Actor):
         self.frontend_endpoint, self.backend_endpoint = frontend, backend  # ports filled in
         self.security = security
         self.watches: list[ConnectionWatch] = []  # the frontend's, the backend's
-        self.unsent = 0  # replies a client's full queue (or its gone connection) did not take
 
     def bind_both(self) -> None:
         """Make and bind both ROUTERs (in the actor's thread). The backend hands a routing

@@ -312,7 +312,6 @@ class Titanic(Actor):
         self.liveness = {s: WorkerLiveness(*self.timing) for s in SERVICES}
         self.reconnects = 0
         self.stored = self.answered = self.rejected = self.refused_full = 0
-        self.send_dropped = 0  # messages a full pipe or a missing broker could not take
         self.req: zmq.Socket | None = None
 
     def setup(self) -> None:
@@ -390,14 +389,8 @@ class Titanic(Actor):
 
     def _send(self, sock: zmq.Socket, message: list[bytes]) -> None:
         """Never blocks: no broker connected, or one that stopped reading, costs a message
-        (heartbeats and retries cover it), counted and traced once per ten."""
-        try:
-            sock.send_multipart(message, zmq.NOBLOCK)
-        except zmq.Again:
-            self.send_dropped += 1
-            if self.send_dropped % 10 == 1:
-                self.trace.add(self.name, "drop", f"broker not taking messages "
-                               f"({self.send_dropped} dropped)")
+        (heartbeats and retries cover it), counted in `unsent`."""
+        self.send_or_count(sock, message, "drop", "broker not taking messages ({} dropped)")
 
     def _serve(self, service: bytes, dealer: zmq.Socket, now: float) -> None:
         message = receive(dealer)

@@ -168,7 +168,6 @@ class ParanoidWorker(Actor):
         self.dealer: zmq.Socket | None = None
         self.work: deque[tuple[float, list[bytes]]] = deque()  # (reply due at, request)
         self.received = self.answered = self.reconnects = 0
-        self.send_dropped = 0  # messages its queue could not take (a full pipe, no connection)
         self.crashed = False
 
     busy_keeps_queue = False
@@ -207,15 +206,10 @@ class ParanoidWorker(Actor):
     def _send(self, frames: list[bytes]) -> bool:
         """Send without ever blocking: a queue that stopped reading, or a connection libzmq
         dropped (a frame over our cap), must not stop heartbeats, replies or `stop()`. What
-        cannot go now is counted in `send_dropped` and traced once per ten (bounded)."""
+        cannot go now is counted in `unsent`."""
         assert self.dealer is not None
-        try:
-            self.dealer.send_multipart(frames, zmq.NOBLOCK)
-        except zmq.Again:
-            self.send_dropped += 1
-            if self.send_dropped % 10 == 1:
-                self.trace.add(self.name, "drop", f"queue not taking messages "
-                               f"({self.send_dropped} dropped)")
+        if not self.send_or_count(self.dealer, frames, "drop",
+                                  "queue not taking messages ({} dropped)"):
             return False
         if self.trace_messages:
             self.trace.add(self.name, "send", describe(frames), peer="queue")
