@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import zmq
@@ -51,17 +53,27 @@ def header(role: str, service: bytes = b"nobody") -> list[bytes]:
     return [MDPC, service] if role == "majordomo-broker" else []
 
 
-def held_requests(role: str, *options: str) -> tuple[float, float]:
-    """RSS before, and once the role has read 100 requests of 8 x 1 MiB from a client that
-    then left (a marker after them shows they were all read)."""
+@contextmanager
+def started_with_peer(role: str, *options: str) -> Iterator[tuple[Role, zmq.Socket]]:
+    """The role started, and a DEALER connected where its clients go; both stopped after."""
     process, endpoint = start(role, *options)
     ctx = zmq.Context()
     ctx.linger = 0
     try:
+        peer = ctx.socket(zmq.DEALER)
+        peer.sndhwm = 0
+        peer.connect(endpoint)
+        yield process, peer
+    finally:
+        ctx.destroy()
+        process.stop()
+
+
+def held_requests(role: str, *options: str) -> tuple[float, float]:
+    """RSS before, and once the role has read 100 requests of 8 x 1 MiB from a client that
+    then left (a marker after them shows they were all read)."""
+    with started_with_peer(role, *options) as (process, client):
         before = status_mib(process.process.pid, "VmRSS")
-        client = ctx.socket(zmq.DEALER)
-        client.sndhwm = 0
-        client.connect(endpoint)
         body = [b"\x00" * MIB] * 8
         for _ in range(100):
             client.send_multipart([b"", *header(role), *body], copy=False)
@@ -74,21 +86,12 @@ def held_requests(role: str, *options: str) -> tuple[float, float]:
         client.close()
         time.sleep(0.5)  # a probe, not a test: let the role finish its pass
         return before, status_mib(process.process.pid, "VmRSS")
-    finally:
-        ctx.destroy()
-        process.stop()
 
 
 def one_message(role: str, frames: int, frame_bytes: int, *options: str) -> tuple[float, float]:
     """RSS before, and peak RSS once the role refused one message of `frames` frames."""
-    process, endpoint = start(role, "--quiet", *options)
-    ctx = zmq.Context()
-    ctx.linger = 0
-    try:
+    with started_with_peer(role, "--quiet", *options) as (process, peer):
         before = status_mib(process.process.pid, "VmRSS")
-        peer = ctx.socket(zmq.DEALER)
-        peer.sndhwm = 0
-        peer.connect(endpoint)
         frame = zmq.Frame(b"\x00" * frame_bytes)
         peer.send_multipart([b"", *header(role), *[frame] * frames], copy=False)
         if role == "majordomo-broker":
@@ -98,9 +101,6 @@ def one_message(role: str, frames: int, frame_bytes: int, *options: str) -> tupl
             assert poll_until(lambda: process.newest(r"reject") is not None, 120), \
                 "the role never refused the message"
         return before, status_mib(process.process.pid, "VmHWM")
-    finally:
-        ctx.destroy()
-        process.stop()
 
 
 def one_message_to_worker(role: str, frames: int, frame_bytes: int) -> tuple[float, float]:
@@ -109,10 +109,9 @@ def one_message_to_worker(role: str, frames: int, frame_bytes: int) -> tuple[flo
     ctx.linger = 0
     router = ctx.socket(zmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
-    extra = ["--service", "echo"] if role == "majordomo-worker" else []
-    process = Role(role, "--quiet", "--connect", f"tcp://127.0.0.1:{port}",
-                   "--heartbeat-ms", "1000", *extra) if role != "simple-worker" else Role(
-        role, "--quiet", "--connect", f"tcp://127.0.0.1:{port}")
+    extra = {"simple-worker": [], "paranoid-worker": ["--heartbeat-ms", "1000"],
+             "majordomo-worker": ["--heartbeat-ms", "1000", "--service", "echo"]}[role]
+    process = Role(role, "--quiet", "--connect", f"tcp://127.0.0.1:{port}", *extra)
     try:
         assert router.poll(10_000), "the worker never said READY"
         identity = router.recv_multipart()[0]
